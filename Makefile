@@ -1,0 +1,62 @@
+# The front door. `make` builds build/yubin; `make run` serves a demo;
+# `make test` runs every test (unit, fuzz corpora, integration) under
+# AddressSanitizer and UBSan. Missing Debian packages are installed first.
+
+PYTHON ?= /usr/bin/python3
+BUILD ?= build
+TEST_BUILD ?= build-test
+FUZZ_SECONDS ?= 15
+PYTEST_ARGS ?=
+
+.PHONY: all deps build run test unit fuzz-corpus integration fuzz bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps $(BUILD)/build.ninja
+	@ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+
+run: build
+	@scripts/demo.sh $(BUILD)/yubin demo
+
+$(TEST_BUILD)/build.ninja:
+	CC=clang meson setup $(TEST_BUILD) -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dfuzz=true
+
+test: build
+	@scripts/deps.sh test
+	scripts/check-source.sh
+	$(MAKE) $(TEST_BUILD)/build.ninja
+	ninja -C $(TEST_BUILD)
+	$(MAKE) unit fuzz-corpus integration
+
+unit:
+	meson test -C $(TEST_BUILD) --print-errorlogs
+
+fuzz-corpus:
+	scripts/fuzz-corpus.sh $(TEST_BUILD) $(FUZZ_SECONDS)
+
+integration:
+	YUBIN_BIN=$(CURDIR)/$(TEST_BUILD)/yubin YUBIN_FAST_BIN=$(CURDIR)/$(BUILD)/yubin \
+		$(PYTHON) -m pytest tests/integration -q $(PYTEST_ARGS)
+
+# Longer fuzzing: make fuzz FUZZ_SECONDS=600
+fuzz: build
+	@scripts/deps.sh test
+	$(MAKE) $(TEST_BUILD)/build.ninja
+	ninja -C $(TEST_BUILD)
+	scripts/fuzz-corpus.sh $(TEST_BUILD) $(FUZZ_SECONDS)
+
+bench:
+	@scripts/deps.sh bench
+	@[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release
+	ninja -C build-release
+	YUBIN_BIN=$(CURDIR)/build-release/yubin $(PYTHON) bench/pop3-bench.py
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) build-release
