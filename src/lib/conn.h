@@ -42,6 +42,10 @@ struct protocol {
 	/* The worker is shutting down gracefully: stop reading new commands
 	 * when convenient (may be NULL). */
 	void (*shutdown)(struct conn *conn, void *ctx);
+	/* Written (plaintext listeners only) before a connection refused by
+	 * server.max_connections(_per_ip) is closed, e.g. POP3
+	 * "-ERR [SYS/TEMP] Too many connections\r\n" (may be NULL). */
+	const char *too_many_reply;
 };
 
 void conn_set_callbacks(struct conn *conn, const struct conn_callbacks *cb,
