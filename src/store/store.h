@@ -46,7 +46,9 @@ enum store_flag {
 /* The special folders every account is created with (RFC 6154 use). */
 #define STORE_SPECIAL_FOLDERS { "Sent", "Drafts", "Trash", "Junk", "Archive" }
 
-/* <data_dir>/mail/<domain>/<local>; caller frees. */
+/* <data_dir>/mail/<domain>/<local>; caller frees. NULL when the address
+ * cannot name a folder (no '@', an empty part, a part starting with '.',
+ * a '/' or a control byte). */
 char *store_account_root(const char *data_dir, const char *address);
 /* Creates the Maildir++ tree with INBOX and the special folders and the
  * index. Idempotent: an existing account is left as it is. */

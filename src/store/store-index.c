@@ -1,0 +1,349 @@
+/* The per-account SQLite index (index.db): schema and row helpers. */
+#include "store/store-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/xmalloc.h"
+
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+static const char store_schema[] = "CREATE TABLE mailboxes ("
+                                   " id INTEGER PRIMARY KEY,"
+                                   " name TEXT NOT NULL UNIQUE,"
+                                   " uidvalidity INTEGER NOT NULL,"
+                                   " uidnext INTEGER NOT NULL,"
+                                   " highestmodseq INTEGER NOT NULL,"
+                                   " subscribed INTEGER NOT NULL DEFAULT 1,"
+                                   " new_mtime_ns INTEGER NOT NULL DEFAULT 0,"
+                                   " cur_mtime_ns INTEGER NOT NULL DEFAULT 0);"
+                                   "CREATE TABLE messages ("
+                                   " mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),"
+                                   " uid INTEGER NOT NULL,"
+                                   " base TEXT NOT NULL,"
+                                   " filename TEXT NOT NULL,"
+                                   " size INTEGER NOT NULL,"
+                                   " vsize INTEGER NOT NULL,"
+                                   " internal_date INTEGER NOT NULL,"
+                                   " save_date INTEGER NOT NULL,"
+                                   " flags INTEGER NOT NULL DEFAULT 0,"
+                                   " keywords TEXT NOT NULL DEFAULT '',"
+                                   " modseq INTEGER NOT NULL,"
+                                   " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+                                   "CREATE INDEX messages_base ON messages(mailbox_id, base);"
+                                   "PRAGMA user_version = 1;";
+
+const char *store_db_error(sqlite3 *db, const char *what)
+{
+	return store_errorf("index %s failed: %s", what, sqlite3_errmsg(db));
+}
+
+int store_db_exec(sqlite3 *db, const char *sql, const char **error_r)
+{
+	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = store_db_error(db, "query");
+		return -1;
+	}
+	return 0;
+}
+
+/* Every write transaction is IMMEDIATE: it takes the write lock at once
+ * (waiting up to busy_timeout), so concurrent processes serialise instead
+ * of failing on a read-to-write upgrade. */
+int store_db_begin(sqlite3 *db, const char **error_r)
+{
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = store_db_error(db, "lock");
+		return -1;
+	}
+	return 0;
+}
+
+int store_db_commit(sqlite3 *db, const char **error_r)
+{
+	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = store_db_error(db, "commit");
+		store_db_rollback(db);
+		return -1;
+	}
+	return 0;
+}
+
+void store_db_rollback(sqlite3 *db)
+{
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r)
+{
+	sqlite3_stmt *stmt = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+		*error_r = store_db_error(db, "prepare");
+		return NULL;
+	}
+	return stmt;
+}
+
+static int store_db_version(sqlite3 *db, int *version_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(db, "PRAGMA user_version", error_r);
+	if (stmt == NULL)
+		return -1;
+	int ret = sqlite3_step(stmt);
+	if (ret != SQLITE_ROW) {
+		*error_r = store_db_error(db, "read");
+		sqlite3_finalize(stmt);
+		return -1;
+	}
+	*version_r = sqlite3_column_int(stmt, 0);
+	sqlite3_finalize(stmt);
+	return 0;
+}
+
+/* Creates the schema when the file is new; refuses a newer schema. */
+static int store_db_migrate(sqlite3 *db, const char **error_r)
+{
+	int version;
+	if (store_db_version(db, &version, error_r) < 0)
+		return -1;
+	if (version == STORE_SCHEMA_VERSION)
+		return 0;
+	if (store_db_begin(db, error_r) < 0)
+		return -1;
+	/* re-read under the lock: another process may have just created it */
+	if (store_db_version(db, &version, error_r) < 0 ||
+	    (version == 0 && store_db_exec(db, store_schema, error_r) < 0)) {
+		store_db_rollback(db);
+		return -1;
+	}
+	if (version > STORE_SCHEMA_VERSION) {
+		store_db_rollback(db);
+		*error_r = store_errorf("index schema %d is newer than this yubin (%d)", version,
+		                        STORE_SCHEMA_VERSION);
+		return -1;
+	}
+	return store_db_commit(db, error_r);
+}
+
+int store_index_open(const char *root, bool create, sqlite3 **db_r, const char **error_r)
+{
+	char *path = xasprintf("%s/%s", root, STORE_INDEX_FILE);
+	if (!create && access(path, F_OK) < 0) {
+		*error_r = store_errorf("%s: %s", path, strerror(errno));
+		free(path);
+		return -1;
+	}
+	sqlite3 *db = NULL;
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
+		*error_r = store_errorf("opening %s failed: %s", path,
+		                        db != NULL ? sqlite3_errmsg(db) : "out of memory");
+		sqlite3_close(db);
+		free(path);
+		return -1;
+	}
+	if (create)
+		chmod(path, 0600);
+	free(path);
+	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+	if (store_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", error_r) < 0 ||
+	    store_db_migrate(db, error_r) < 0) {
+		sqlite3_close(db);
+		return -1;
+	}
+	*db_r = db;
+	return 0;
+}
+
+#define STORE_MAILBOX_COLUMNS \
+	"id, name, uidvalidity, uidnext, highestmodseq, new_mtime_ns, cur_mtime_ns"
+
+static void store_mailbox_from_row(struct store *store, sqlite3_stmt *stmt,
+                                   struct store_mailbox *mbox)
+{
+	mbox->id = sqlite3_column_int64(stmt, 0);
+	mbox->name = xstrdup((const char *)sqlite3_column_text(stmt, 1));
+	mbox->uidvalidity = (uint32_t)sqlite3_column_int64(stmt, 2);
+	mbox->uidnext = (uint32_t)sqlite3_column_int64(stmt, 3);
+	mbox->highestmodseq = (uint64_t)sqlite3_column_int64(stmt, 4);
+	mbox->new_mtime_ns = sqlite3_column_int64(stmt, 5);
+	mbox->cur_mtime_ns = sqlite3_column_int64(stmt, 6);
+	mbox->dir = store_folder_path(store->root, mbox->name);
+}
+
+/* 1 found, 0 no such mailbox, -1 error. */
+int store_mailbox_get(struct store *store, const char *canon, struct store_mailbox *mbox_r,
+                      const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        store->db, "SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE name = ?",
+	        error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, canon, -1, SQLITE_STATIC);
+	int ret = sqlite3_step(stmt);
+	memset(mbox_r, 0, sizeof(*mbox_r));
+	if (ret == SQLITE_ROW) {
+		store_mailbox_from_row(store, stmt, mbox_r);
+		ret = 1;
+	} else if (ret == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		*error_r = store_db_error(store->db, "read");
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Every mailbox, "INBOX" first, then by name. */
+int store_mailbox_get_all(struct store *store, struct store_mailbox **mboxes_r, size_t *count_r,
+                          const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(store->db,
+	                                      "SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes"
+	                                      " ORDER BY name <> 'INBOX', name",
+	                                      error_r);
+	if (stmt == NULL)
+		return -1;
+	struct store_mailbox *mboxes = NULL;
+	size_t count = 0;
+	int ret;
+	while ((ret = sqlite3_step(stmt)) == SQLITE_ROW) {
+		mboxes = xreallocarray(mboxes, count + 1, sizeof(*mboxes));
+		store_mailbox_from_row(store, stmt, &mboxes[count++]);
+	}
+	sqlite3_finalize(stmt);
+	if (ret != SQLITE_DONE) {
+		*error_r = store_db_error(store->db, "read");
+		store_mailboxes_free(mboxes, count);
+		return -1;
+	}
+	*mboxes_r = mboxes;
+	*count_r = count;
+	return 0;
+}
+
+void store_mailbox_clear(struct store_mailbox *mbox)
+{
+	xfree(mbox->name);
+	xfree(mbox->dir);
+}
+
+void store_mailboxes_free(struct store_mailbox *mboxes, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		store_mailbox_clear(&mboxes[i]);
+	free(mboxes);
+}
+
+static int store_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r)
+{
+	int ret = sqlite3_step(stmt);
+	sqlite3_finalize(stmt);
+	if (ret != SQLITE_DONE) {
+		*error_r = store_db_error(db, "write");
+		return -1;
+	}
+	return 0;
+}
+
+int store_mailbox_insert(sqlite3 *db, const char *canon, const struct store_state *state,
+                         int64_t *id_r, const char **error_r)
+{
+	sqlite3_stmt *stmt =
+	        store_db_prepare(db,
+	                         "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq)"
+	                         " VALUES (?, ?, ?, ?)",
+	                         error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, canon, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 2, state->uidvalidity);
+	sqlite3_bind_int64(stmt, 3, state->uidnext);
+	sqlite3_bind_int64(stmt, 4, (sqlite3_int64)state->highestmodseq);
+	if (store_db_step_done(db, stmt, error_r) < 0)
+		return -1;
+	*id_r = sqlite3_last_insert_rowid(db);
+	return 0;
+}
+
+int store_mailbox_set_counters(sqlite3 *db, int64_t id, uint32_t uidnext, uint64_t highestmodseq,
+                               const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        db, "UPDATE mailboxes SET uidnext = ?, highestmodseq = ? WHERE id = ?", error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, uidnext);
+	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)highestmodseq);
+	sqlite3_bind_int64(stmt, 3, id);
+	return store_db_step_done(db, stmt, error_r);
+}
+
+int store_mailbox_set_mtimes(sqlite3 *db, int64_t id, int64_t new_ns, int64_t cur_ns,
+                             const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        db, "UPDATE mailboxes SET new_mtime_ns = ?, cur_mtime_ns = ? WHERE id = ?",
+	        error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, new_ns);
+	sqlite3_bind_int64(stmt, 2, cur_ns);
+	sqlite3_bind_int64(stmt, 3, id);
+	return store_db_step_done(db, stmt, error_r);
+}
+
+int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
+                         const struct store_fname *fn, const char *rel, time_t internal_date,
+                         time_t save_date, const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        db,
+	        "INSERT INTO messages (mailbox_id, uid, base, filename, size, vsize,"
+	        " internal_date, save_date, flags, modseq)"
+	        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid);
+	sqlite3_bind_text(stmt, 3, fn->base, -1, SQLITE_STATIC);
+	sqlite3_bind_text(stmt, 4, rel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(stmt, 5, (sqlite3_int64)fn->size);
+	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)fn->vsize);
+	sqlite3_bind_int64(stmt, 7, (sqlite3_int64)internal_date);
+	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)save_date);
+	sqlite3_bind_int(stmt, 9, (int)fn->flags);
+	sqlite3_bind_int64(stmt, 10, (sqlite3_int64)fn->modseq);
+	return store_db_step_done(db, stmt, error_r);
+}
+
+/* 1 with the current "new/.." or "cur/.." name, 0 when no such row. */
+int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char **rel_r,
+                           const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        db, "SELECT filename FROM messages WHERE mailbox_id = ? AND uid = ?", error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid);
+	int ret = sqlite3_step(stmt);
+	if (ret == SQLITE_ROW) {
+		*rel_r = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		ret = 1;
+	} else if (ret == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		*error_r = store_db_error(db, "read");
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}

@@ -1,0 +1,148 @@
+/* Internals of the mail store, shared by the files of src/store/ only.
+ * See docs/store.md for the on-disk format these functions implement. */
+#ifndef YUBIN_STORE_PRIVATE_H
+#define YUBIN_STORE_PRIVATE_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "store/store.h"
+
+#define STORE_INDEX_FILE "index.db"
+#define STORE_STATE_FILE "yubin-state"
+#define STORE_UIDVALIDITY_FILE "yubin-uidvalidity"
+#define STORE_POP3_LOCK_FILE ".yubin-pop3.lock"
+#define STORE_REBUILD_LOCK_FILE ".yubin-rebuild.lock"
+#define STORE_SCHEMA_VERSION 1
+#define STORE_BASE_MAX 70
+#define STORE_HOST_MAX 32
+#define STORE_TMP_MAX_AGE (36 * 3600)
+
+struct store {
+	char *root;
+	sqlite3 *db;
+	uint64_t quota_bytes; /* 0 = unlimited */
+	uint64_t quota_messages;
+};
+
+/* One row of the mailboxes table. */
+struct store_mailbox {
+	int64_t id;
+	char *name;
+	char *dir; /* absolute folder path (root or root/.Name) */
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+	int64_t new_mtime_ns;
+	int64_t cur_mtime_ns;
+};
+
+/* The contents of a folder's yubin-state file. */
+struct store_state {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	uint64_t highestmodseq;
+};
+
+/* What a Maildir file name says: base, then ",S=..,W=..,U=..,M=.." fields
+ * (each optional), then ":2,FLAGS" in cur/. */
+struct store_fname {
+	char *base;
+	uint64_t size, vsize, modseq;
+	uint32_t uid;
+	bool has_size, has_vsize, has_uid, has_modseq;
+	bool in_cur;   /* lives in cur/ */
+	bool has_info; /* had ":2," */
+	unsigned int flags;
+};
+
+/* One message file found on disk (rel = "new/NAME" or "cur/NAME"). */
+struct store_file {
+	char *rel;
+	struct store_fname fn;
+	time_t mtime;
+};
+
+/* Error text: formatted into a per-process buffer, valid until the next
+ * store call that fails (workers are single-threaded). */
+const char *store_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* store-name.c */
+int store_name_normalize(const char *name, char **canon_r, const char **error_r);
+char *store_name_to_folder(const char *canon);
+int store_folder_to_name(const char *folder, char **name_r);
+char *store_folder_path(const char *root, const char *canon);
+char *store_new_base(void);
+int store_fname_parse(const char *rel, struct store_fname *fn_r);
+void store_fname_free(struct store_fname *fn);
+char *store_fname_build(const char *base, bool in_cur, uint64_t size, uint64_t vsize, uint32_t uid,
+                        uint64_t modseq, unsigned int flags);
+char *store_uidl(const char *base);
+
+/* store-maildir.c */
+int store_mkdir_folder(const char *dir, const char **error_r);
+int store_fsync_dir(const char *dir, const char **error_r);
+int store_write_file_atomic(const char *dir, const char *name, const char *data,
+                            const char **error_r);
+int store_state_read(const char *dir, struct store_state *state_r);
+int store_state_write(const char *dir, const struct store_state *state, const char **error_r);
+uint32_t store_uidvalidity_last(const char *root);
+int store_uidvalidity_save(const char *root, uint32_t value, const char **error_r);
+int store_dir_mtime_ns(const char *dir, const char *sub, int64_t *mtime_r);
+int store_list_files(const char *dir, struct store_file **files_r, size_t *count_r,
+                     const char **error_r);
+void store_files_free(struct store_file *files, size_t count);
+void store_tmp_cleanup(const char *dir, time_t now);
+int store_file_complete(const char *dir, struct store_file *file);
+int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r);
+void store_vsize_count(const unsigned char *p, size_t len, bool *last_cr, uint64_t *bare_lf);
+int store_remove_tree(const char *path, const char **error_r);
+
+/* store-index.c */
+int store_index_open(const char *root, bool create, sqlite3 **db_r, const char **error_r);
+int store_db_exec(sqlite3 *db, const char *sql, const char **error_r);
+int store_db_begin(sqlite3 *db, const char **error_r);
+int store_db_commit(sqlite3 *db, const char **error_r);
+void store_db_rollback(sqlite3 *db);
+sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r);
+const char *store_db_error(sqlite3 *db, const char *what);
+int store_mailbox_get(struct store *store, const char *canon, struct store_mailbox *mbox_r,
+                      const char **error_r);
+int store_mailbox_get_all(struct store *store, struct store_mailbox **mboxes_r, size_t *count_r,
+                          const char **error_r);
+void store_mailbox_clear(struct store_mailbox *mbox);
+void store_mailboxes_free(struct store_mailbox *mboxes, size_t count);
+int store_mailbox_insert(sqlite3 *db, const char *canon, const struct store_state *state,
+                         int64_t *id_r, const char **error_r);
+int store_mailbox_set_counters(sqlite3 *db, int64_t id, uint32_t uidnext, uint64_t highestmodseq,
+                               const char **error_r);
+int store_mailbox_set_mtimes(sqlite3 *db, int64_t id, int64_t new_ns, int64_t cur_ns,
+                             const char **error_r);
+int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
+                         const struct store_fname *fn, const char *rel, time_t internal_date,
+                         time_t save_date, const char **error_r);
+int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char **rel_r,
+                           const char **error_r);
+
+/* store.c */
+uint32_t store_uidvalidity_next(const char *root, uint32_t also_above, const char **error_r);
+int store_mailbox_create_canon(struct store *store, const char *canon, enum store_error *err_r,
+                               const char **error_r);
+int store_mailbox_lookup(struct store *store, const char *name, bool sync,
+                         struct store_mailbox *mbox_r, enum store_error *err_r,
+                         const char **error_r);
+
+/* store-quota.c */
+int store_quota_check(struct store *store, uint64_t size, const char **error_r);
+
+/* store-rebuild.c */
+int store_rebuild_missing(const char *root, struct store_rebuild_report *report_r,
+                          const char **error_r);
+
+/* store-sync.c */
+int store_sync_mailbox(struct store *store, const char *canon, const char **error_r);
+int store_sync_all(struct store *store, const char **error_r);
+
+#endif
