@@ -1,5 +1,5 @@
-/* yubin.conf: sections and `key = value`. One table (config.c) names every
- * setting with its type, default, bounds and place in struct yubin_config;
+/* yubin.conf: sections and `key = value`. One table (config-table.c) names
+ * every setting with its type, default, bounds and place in struct yubin_config;
  * etc/yubin.conf.example and docs/config.md are checked against it by tests.
  *
  * Durations are stored in milliseconds, sizes in bytes. Relative paths are
@@ -86,6 +86,67 @@ struct yubin_config {
 
 	struct config_listener *listeners;
 };
+
+/* The settings table (config-table.c). One row per setting drives parsing,
+ * defaults, the example file and the docs test; nothing else lists keys. */
+enum config_type {
+	CONFIG_TYPE_STRING,
+	CONFIG_TYPE_PATH,     /* char *; relative -> base_dir; `words` kept as is */
+	CONFIG_TYPE_BOOL,     /* bool */
+	CONFIG_TYPE_UINT,     /* uint32_t or uint64_t (by the field's size) */
+	CONFIG_TYPE_SIZE,     /* uint64_t bytes */
+	CONFIG_TYPE_DURATION, /* uint64_t ms */
+	CONFIG_TYPE_ENUM,     /* char *: one of `words` */
+	CONFIG_TYPE_ENUM_ID,  /* an enum field: the index of the value in `words` */
+};
+
+enum config_section_kind {
+	CONFIG_SECTION_SINGLE,      /* [name]: fields of struct yubin_config */
+	CONFIG_SECTION_LISTENER,    /* [listener NAME]: struct config_listener */
+	CONFIG_SECTION_CERTIFICATE, /* [certificate HOST]: struct config_certificate */
+};
+
+#define CONFIG_FLAG_REQUIRED 0x1u
+#define CONFIG_FLAG_SECRET   0x2u  /* never shown: the example leaves it empty */
+
+struct config_section_def {
+	const char *name;
+	enum config_section_kind kind;
+	const char *arg_name;      /* "NAME", "HOSTNAME"; NULL for single sections */
+	/* Checks the ARG of [name ARG]; error_r is a static string. */
+	int (*check_arg)(const char *arg, const char **error_r);
+	const char *explanation;
+};
+
+struct config_setting {
+	const char *section;
+	const char *key;
+	enum config_type type;
+	const char *def;           /* default as text; NULL: required or computed */
+	/* Default worked out on this machine (hostname); `def` is then only the
+	 * example shown in the example file. Writes into buf, returns it. */
+	const char *(*compute_default)(char *buf, size_t size);
+	uint64_t min, max;         /* UINT, SIZE, DURATION (ms); max 0 = no limit */
+	unsigned flags;
+	size_t offset, size;       /* where the value lands in the section's struct */
+	const char *const *words;  /* NULL-terminated */
+	/* Extra validation of the value text, before it is parsed; error_r is a
+	 * static string. */
+	int (*check)(const char *value, const char **error_r);
+	const char *explanation;   /* one line */
+};
+
+extern const struct config_section_def config_sections[];
+extern const size_t config_sections_count;
+extern const struct config_setting config_settings[];
+extern const size_t config_settings_count;
+/* The protocols a listener may speak (NULL-terminated). */
+extern const char *const config_protocols[];
+
+/* The allowed range of a number, size or duration setting in words ("from
+ * 1 to 65535", "at most 60s"); "" when unbounded. Returns buf. */
+const char *config_setting_range(const struct config_setting *setting,
+				 char *buf, size_t size);
 
 /* Loads and validates a config file. On any error returns -1 and appends one
  * line per error to errors, each "file:line: what is wrong"; every error in

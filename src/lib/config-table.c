@@ -1,0 +1,430 @@
+/* The settings table: every key of yubin.conf, its type, default, bounds and
+ * place in the structs of config.h. The parser (config.c), the example file
+ * (config_write_example below) and the docs test all read this one table. */
+#include "lib/config.h"
+
+#include <arpa/inet.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SECONDS(n) ((uint64_t)(n) * 1000)
+
+static const char *const log_levels[] = { "debug", "info", "warn", "error", NULL };
+static const char *const log_words[] = { "stderr", "syslog", NULL };
+static const char *const tls_versions[] = { "1.2", "1.3", NULL };
+/* Indexed by enum tls_mode. */
+static const char *const tls_modes[] = { "none", "starttls", "implicit", NULL };
+
+/* A later protocol adds its name here and nowhere else in the config. */
+const char *const config_protocols[] = { "pop3", NULL };
+
+static bool is_host_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+static int check_hostname(const char *value, const char **error_r)
+{
+	size_t len = strlen(value);
+	if (len == 0 || len > 253 || value[0] == '.' || value[0] == '-') {
+		*error_r = "a host name like mail.example.edu";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (!is_host_char(value[i])) {
+			*error_r = "a host name like mail.example.edu";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* gethostname() may give a name the check refuses (an underscore, say):
+ * then "localhost", and the operator sets hostname. */
+static const char *machine_hostname(char *buf, size_t size)
+{
+	const char *error;
+	if (gethostname(buf, size) < 0)
+		return "localhost";
+	buf[size - 1] = '\0';
+	return check_hostname(buf, &error) == 0 ? buf : "localhost";
+}
+
+static int check_address(const char *value, const char **error_r)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (strcmp(value, "*") == 0 || inet_pton(AF_INET, value, addr) == 1 ||
+	    inet_pton(AF_INET6, value, addr) == 1)
+		return 0;
+	*error_r = "an IPv4 or IPv6 address like 192.0.2.1 or ::1, or * for all";
+	return -1;
+}
+
+static int check_listener_name(const char *arg, const char **error_r)
+{
+	size_t len = strlen(arg);
+	if (len == 0 || len > 64 ||
+	    strspn(arg, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+			"0123456789._-") != len) {
+		*error_r = "a listener name is 1-64 letters, digits, '.', '_' or '-'";
+		return -1;
+	}
+	return 0;
+}
+
+static int check_certificate_host(const char *arg, const char **error_r)
+{
+	const char *host = strncmp(arg, "*.", 2) == 0 ? arg + 2 : arg;
+	if (check_hostname(host, error_r) < 0) {
+		*error_r = "a certificate host name like mail.example.edu or *.example.edu";
+		return -1;
+	}
+	return 0;
+}
+
+const struct config_section_def config_sections[] = {
+	{ "server", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The server as a whole: its name, data folder, user, processes and limits." },
+	{ "log", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Where log lines go and how many." },
+	{ "tls", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The default certificate and the TLS versions and ciphers offered." },
+	{ "auth", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Logins, for every protocol." },
+	{ "mail", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Limits on messages and mailboxes." },
+	{ "pop3", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The POP3 server (RFC 1939)." },
+	{ "listener", CONFIG_SECTION_LISTENER, "NAME", check_listener_name,
+	  "is one listening socket; repeat the section for each port. Ports below "
+	  "1024 are opened by the master before it drops its privileges." },
+	{ "certificate", CONFIG_SECTION_CERTIFICATE, "HOSTNAME",
+	  check_certificate_host,
+	  "is the certificate for clients that ask for HOSTNAME (SNI); others get [tls] cert." },
+};
+const size_t config_sections_count = sizeof(config_sections) / sizeof(config_sections[0]);
+
+#define FIELD(type_, field_) \
+	.offset = offsetof(type_, field_), .size = sizeof(((type_ *)0)->field_)
+#define MAIN(section_, key_, type_, field_) \
+	.section = section_, .key = key_, .type = CONFIG_TYPE_##type_, \
+	FIELD(struct yubin_config, field_)
+#define LISTENER(key_, type_, field_) \
+	.section = "listener", .key = key_, .type = CONFIG_TYPE_##type_, \
+	FIELD(struct config_listener, field_)
+#define CERTIFICATE(key_, field_) \
+	.section = "certificate", .key = key_, .type = CONFIG_TYPE_PATH, \
+	FIELD(struct config_certificate, field_)
+
+const struct config_setting config_settings[] = {
+	{ MAIN("server", "hostname", STRING, server.hostname),
+	  .def = "mail.example.edu", .compute_default = machine_hostname,
+	  .check = check_hostname,
+	  .explanation = "The name in greetings and Received: lines (default: this machine's name)." },
+	{ MAIN("server", "data_dir", PATH, server.data_dir), .def = "data",
+	  .explanation = "The folder that holds mail, the directory database and the queue." },
+	{ MAIN("server", "user", STRING, server.user), .def = "",
+	  .explanation = "The user to run as; empty keeps the starting user "
+			 "(must be set when started as root)." },
+	{ MAIN("server", "group", STRING, server.group), .def = "",
+	  .explanation = "The group to run as; empty means the user's own group." },
+	{ MAIN("server", "workers", UINT, server.workers), .def = "0", .max = 256,
+	  .explanation = "Worker processes serving connections; 0 means one per CPU core." },
+	{ MAIN("server", "shutdown_grace", DURATION, server.shutdown_grace), .def = "30s",
+	  .explanation = "On shutdown, how long open sessions may finish before they are closed." },
+	{ MAIN("server", "max_connections", UINT, server.max_connections), .def = "10000",
+	  .min = 1, .max = 1000000,
+	  .explanation = "Connections open at once, over all listeners and workers." },
+	{ MAIN("server", "max_connections_per_ip", UINT, server.max_connections_per_ip),
+	  .def = "50", .min = 1, .max = 1000000,
+	  .explanation = "Connections open at once from one client address." },
+
+	{ MAIN("log", "level", ENUM, log.level), .def = "info", .words = log_levels,
+	  .explanation = "The least important kind of line that is written." },
+	{ MAIN("log", "target", PATH, log.target), .def = "stderr", .words = log_words,
+	  .explanation = "stderr, syslog (facility mail) or a file that lines are appended to." },
+
+	{ MAIN("tls", "cert", PATH, tls.cert_file), .def = "data/tls/cert.pem",
+	  .explanation = "The certificate chain (PEM), server certificate first." },
+	{ MAIN("tls", "key", PATH, tls.key_file), .def = "data/tls/key.pem",
+	  .explanation = "The private key (PEM) of that certificate." },
+	{ MAIN("tls", "min_version", ENUM, tls.min_version), .def = "1.2",
+	  .words = tls_versions,
+	  .explanation = "The oldest TLS version accepted." },
+	{ MAIN("tls", "ciphers", STRING, tls.ciphers), .def = "",
+	  .explanation = "TLS 1.2 cipher list in OpenSSL syntax; empty keeps OpenSSL's default." },
+	{ MAIN("tls", "ciphersuites", STRING, tls.ciphersuites), .def = "",
+	  .explanation = "TLS 1.3 cipher suites in OpenSSL syntax; empty keeps OpenSSL's default." },
+
+	{ MAIN("auth", "allow_plaintext", BOOL, auth.allow_plaintext), .def = "no",
+	  .explanation = "Allow logins on connections without TLS (no: clients must use TLS first)." },
+	{ MAIN("auth", "failure_delay", DURATION, auth.failure_delay), .def = "2s",
+	  .max = SECONDS(60),
+	  .explanation = "How long a failed login waits before it is answered." },
+
+	{ MAIN("mail", "quota", SIZE, mail.quota_bytes), .def = "0",
+	  .explanation = "Mailbox size for new accounts; 0 means unlimited." },
+	{ MAIN("mail", "quota_messages", UINT, mail.quota_messages), .def = "0",
+	  .max = UINT32_MAX,
+	  .explanation = "Number of messages for new accounts; 0 means unlimited." },
+	{ MAIN("mail", "quota_tempfail", BOOL, mail.quota_tempfail), .def = "no",
+	  .explanation = "Over quota: yes = temporary failure (exit 75, retried), no = permanent (77)." },
+	{ MAIN("mail", "max_message_size", SIZE, mail.max_message_size), .def = "35M",
+	  .explanation = "The largest message accepted; 0 means no limit." },
+
+	{ MAIN("pop3", "login_delay", DURATION, pop3.login_delay), .def = "0",
+	  .explanation = "Least time between two logins of one account; 0 = off (campus rule: 10m)." },
+	{ MAIN("pop3", "idle_timeout", DURATION, pop3.idle_timeout), .def = "10m",
+	  .min = SECONDS(1),
+	  .explanation = "An idle session is closed after this long (RFC 1939 asks for 10m)." },
+	{ MAIN("pop3", "max_bad_commands", UINT, pop3.max_bad_commands), .def = "10",
+	  .min = 1, .max = 1000,
+	  .explanation = "A session is closed after this many bad commands." },
+
+	{ LISTENER("protocol", ENUM, protocol), .flags = CONFIG_FLAG_REQUIRED,
+	  .words = config_protocols,
+	  .explanation = "The protocol spoken on this socket." },
+	{ LISTENER("address", STRING, address), .def = "*", .check = check_address,
+	  .explanation = "The address to listen on: an IPv4 or IPv6 address, or * for all." },
+	{ LISTENER("port", UINT, port), .flags = CONFIG_FLAG_REQUIRED, .min = 1, .max = 65535,
+	  .explanation = "The TCP port." },
+	{ LISTENER("tls", ENUM_ID, tls), .def = "starttls", .words = tls_modes,
+	  .explanation = "implicit = TLS at once, starttls = plaintext until STARTTLS, none = no TLS." },
+
+	{ CERTIFICATE("cert", cert_file), .flags = CONFIG_FLAG_REQUIRED,
+	  .explanation = "The certificate chain (PEM) for this host name." },
+	{ CERTIFICATE("key", key_file), .flags = CONFIG_FLAG_REQUIRED,
+	  .explanation = "The private key (PEM) of that certificate." },
+};
+const size_t config_settings_count = sizeof(config_settings) / sizeof(config_settings[0]);
+
+/* The largest unit that divides n exactly, so 60000 ms reads "1m". */
+static void format_with_units(uint64_t n, const char *const *names,
+			      const uint64_t *units, size_t count,
+			      char *buf, size_t size)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (n != 0 && n % units[i] == 0) {
+			snprintf(buf, size, "%" PRIu64 "%s", n / units[i], names[i]);
+			return;
+		}
+	}
+	snprintf(buf, size, "%" PRIu64, n);
+}
+
+static void format_number(const struct config_setting *s, uint64_t n,
+			  char *buf, size_t size)
+{
+	static const char *const dur_names[] = { "w", "d", "h", "m", "s", "ms" };
+	static const uint64_t dur_units[] = {
+		604800000ULL, 86400000ULL, 3600000ULL, 60000, 1000, 1,
+	};
+	static const char *const size_names[] = { "T", "G", "M", "k", "" };
+	static const uint64_t size_units[] = {
+		1ULL << 40, 1ULL << 30, 1ULL << 20, 1ULL << 10, 1,
+	};
+	if (s->type == CONFIG_TYPE_DURATION)
+		format_with_units(n, dur_names, dur_units, 6, buf, size);
+	else if (s->type == CONFIG_TYPE_SIZE)
+		format_with_units(n, size_names, size_units, 5, buf, size);
+	else
+		snprintf(buf, size, "%" PRIu64, n);
+}
+
+const char *config_setting_range(const struct config_setting *s,
+				 char *buf, size_t size)
+{
+	char min[32], max[32];
+	buf[0] = '\0';
+	format_number(s, s->min, min, sizeof(min));
+	format_number(s, s->max, max, sizeof(max));
+	if (s->min != 0 && s->max != 0)
+		snprintf(buf, size, "from %s to %s", min, max);
+	else if (s->min != 0)
+		snprintf(buf, size, "at least %s", min);
+	else if (s->max != 0)
+		snprintf(buf, size, "at most %s", max);
+	return buf;
+}
+
+/* The example file: every section, every key with its default, and example
+ * sections for the repeatable ones. Overrides are key/value pairs. */
+struct config_example {
+	const char *section;
+	const char *arg;
+	const char *const *values;
+	bool commented;
+};
+
+static const char *const example_pop3[] = {
+	"protocol", "pop3", "port", "110", "tls", "starttls", NULL,
+};
+static const char *const example_pop3s[] = {
+	"protocol", "pop3", "port", "995", "tls", "implicit", NULL,
+};
+static const char *const example_cert[] = {
+	"cert", "/etc/ssl/mail.example.org/fullchain.pem",
+	"key", "/etc/ssl/mail.example.org/privkey.pem", NULL,
+};
+static const struct config_example config_examples[] = {
+	{ "listener", "pop3", example_pop3, false },
+	{ "listener", "pop3s", example_pop3s, false },
+	{ "certificate", "mail.example.org", example_cert, true },
+};
+
+static const char example_intro[] =
+	"# yubin.conf: the configuration of the yubin mail server.\n"
+	"#\n"
+	"# Generated from the settings table (src/lib/config-table.c): every\n"
+	"# setting is shown with its default, and a setting left out keeps it.\n"
+	"#\n"
+	"# Format: [section] headers, then `key = value` lines. A '#' starts a\n"
+	"# comment at the start of a line or after a space; put a value in double\n"
+	"# quotes to keep spaces or '#' (escapes: \\\" and \\\\). Relative paths are\n"
+	"# resolved against the folder that holds this file. Sizes: 512k, 35M, 1G.\n"
+	"# Durations: 500ms, 30s, 10m, 1h, 30d. Check a config with `yubin check`.\n";
+
+/* Writes text as '#' comment lines of at most ~78 columns. */
+static void write_comment(FILE *out, const char *text)
+{
+	size_t col = 0;
+	while (*text != '\0') {
+		size_t word = strcspn(text, " ");
+		if (col > 0 && col + 1 + word > 78) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (col == 0) {
+			fputc('#', out);
+			col = 1;
+		}
+		col += (size_t)fprintf(out, " %.*s", (int)word, text);
+		text += word;
+		text += strspn(text, " ");
+	}
+	if (col > 0)
+		fputc('\n', out);
+}
+
+static bool needs_quotes(const char *value)
+{
+	return value[0] == '\0' || strpbrk(value, " \t#\"\\") != NULL;
+}
+
+static void write_value(FILE *out, const char *value)
+{
+	if (!needs_quotes(value)) {
+		fputs(value, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *value != '\0'; value++) {
+		if (*value == '"' || *value == '\\')
+			fputc('\\', out);
+		fputc(*value, out);
+	}
+	fputc('"', out);
+}
+
+static void write_hint(FILE *out, const struct config_setting *s)
+{
+	char range[96], hint[256] = "";
+	size_t len = 0;
+	if ((s->flags & CONFIG_FLAG_REQUIRED) != 0)
+		len += (size_t)snprintf(hint + len, sizeof(hint) - len, " Required.");
+	if ((s->type == CONFIG_TYPE_ENUM || s->type == CONFIG_TYPE_ENUM_ID) &&
+	    s->words[1] != NULL) {
+		len += (size_t)snprintf(hint + len, sizeof(hint) - len, " One of:");
+		for (size_t i = 0; s->words[i] != NULL && len < sizeof(hint); i++)
+			len += (size_t)snprintf(hint + len, sizeof(hint) - len, " %s%s",
+						s->words[i], s->words[i + 1] ? "," : ".");
+	}
+	config_setting_range(s, range, sizeof(range));
+	if (range[0] != '\0' && len < sizeof(hint)) {
+		range[0] = (char)(range[0] - 'a' + 'A');
+		snprintf(hint + len, sizeof(hint) - len, " %s.", range);
+	}
+	if (hint[0] != '\0')
+		fprintf(out, "#%s\n", hint);
+}
+
+static const char *example_override(const struct config_example *ex,
+				    const char *key)
+{
+	for (size_t i = 0; ex != NULL && ex->values[i] != NULL; i += 2) {
+		if (strcmp(ex->values[i], key) == 0)
+			return ex->values[i + 1];
+	}
+	return NULL;
+}
+
+/* One `key = value` line, with its explanation when `explain`. */
+static void write_setting(FILE *out, const struct config_setting *s,
+			  const struct config_example *ex, bool explain)
+{
+	const char *value = example_override(ex, s->key);
+	bool commented = ex != NULL && ex->commented;
+	if (value == NULL) {
+		value = (s->flags & CONFIG_FLAG_SECRET) != 0 ? "" : s->def;
+		commented = commented || s->compute_default != NULL;
+	}
+	if (explain) {
+		fputc('\n', out);
+		write_comment(out, s->explanation);
+		write_hint(out, s);
+	}
+	fprintf(out, "%s%s = ", commented ? "# " : "", s->key);
+	write_value(out, value != NULL ? value : "");
+	fputc('\n', out);
+}
+
+static void write_section(FILE *out, const struct config_section_def *sec,
+			  const struct config_example *ex, bool explain)
+{
+	const char *prefix = ex != NULL && ex->commented ? "# " : "";
+	if (ex == NULL)
+		fprintf(out, "[%s]\n", sec->name);
+	else
+		fprintf(out, "%s[%s %s]\n", prefix, sec->name, ex->arg);
+	for (size_t i = 0; i < config_settings_count; i++) {
+		if (strcmp(config_settings[i].section, sec->name) == 0)
+			write_setting(out, &config_settings[i], ex, explain);
+	}
+}
+
+static void write_repeatable(FILE *out, const struct config_section_def *sec)
+{
+	bool first = true;
+	for (size_t i = 0; i < sizeof(config_examples) / sizeof(config_examples[0]); i++) {
+		const struct config_example *ex = &config_examples[i];
+		if (strcmp(ex->section, sec->name) != 0)
+			continue;
+		if (!first)
+			fputc('\n', out);
+		write_section(out, sec, ex, first);
+		first = false;
+	}
+}
+
+void config_write_example(FILE *out)
+{
+	fputs(example_intro, out);
+	for (size_t i = 0; i < config_sections_count; i++) {
+		const struct config_section_def *sec = &config_sections[i];
+		char text[512];
+		fputs("\n\n", out);
+		if (sec->arg_name != NULL)
+			snprintf(text, sizeof(text), "[%s %s] %s", sec->name,
+				 sec->arg_name, sec->explanation);
+		else
+			snprintf(text, sizeof(text), "%s", sec->explanation);
+		write_comment(out, text);
+		if (sec->kind == CONFIG_SECTION_SINGLE)
+			write_section(out, sec, NULL, true);
+		else
+			write_repeatable(out, sec);
+	}
+}
