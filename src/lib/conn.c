@@ -427,11 +427,12 @@ void conn_set_max_line(struct conn *conn, size_t max)
 		conn_set_read_watermark(conn);
 }
 
+/* Pausing stops handing input to the protocol, not reading the socket: a
+ * TLS write may need a read to make progress, and a peer that goes away
+ * must be noticed at once (the read watermark still bounds what is kept). */
 void conn_pause_input(struct conn *conn)
 {
 	conn->paused = true;
-	if (conn->state == CONN_STATE_OPEN)
-		bufferevent_disable(conn->bev, EV_READ);
 }
 
 void conn_resume_input(struct conn *conn)
@@ -586,8 +587,6 @@ static void conn_tls_ready(struct conn *conn)
 	log_debug("conn session=%s tls=%s", conn->id, conn->tls_desc);
 	evtimer_del(conn->idle_timer);
 	conn_idle_reset(conn);
-	if (conn->paused)
-		bufferevent_disable(conn->bev, EV_READ);
 	if (!conn->started) {
 		conn->started = true;
 		conn->protocol->start(conn);
@@ -632,7 +631,12 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if ((what & BEV_EVENT_EOF) == 0)
 		return;
 	conn->peer_eof = true;
-	if (conn->state == CONN_STATE_OPEN)
+	/* libevent's TLS bufferevent stops writing as well after EOF: nothing
+	 * more can be sent, so a paused (streaming) session must end now. A
+	 * plaintext half-close still gets the replies to what it sent. */
+	if (conn->is_tls && conn->state == CONN_STATE_OPEN && conn->paused)
+		conn_finish(conn, "peer-closed");
+	else if (conn->state == CONN_STATE_OPEN)
 		conn_deliver_input(conn);
 	else if (conn->state != CONN_STATE_CLOSING)
 		conn_finish(conn, "peer-closed");

@@ -325,4 +325,5 @@ const struct protocol pop3_protocol = {
 	.name = "pop3",
 	.start = pop3_start,
 	.shutdown = pop3_shutdown,
+	.too_many_reply = "-ERR [SYS/TEMP] Too many connections, try again later\r\n",
 };
