@@ -7,6 +7,9 @@ BUILD ?= build
 TEST_BUILD ?= build-test
 FUZZ_SECONDS ?= 15
 PYTEST_ARGS ?=
+# A sanitizer report is a failure, not a warning.
+export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
+export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 
 .PHONY: all deps build run test unit fuzz-corpus integration fuzz bench clean
 
