@@ -524,3 +524,16 @@ const char *cli_format_size(uint64_t bytes, char *out, size_t outsize)
 		snprintf(out, outsize, "%.1f%c", (double)bytes / (double)div, units[unit]);
 	return out;
 }
+
+int cli_list_prepare(struct cli *cli, int argc, char **argv, char **domain_r)
+{
+	*domain_r = NULL;
+	int ret = cli_args(cli, &argc, argv, NULL, 0, 1);
+	if (ret == 0 && argc == 1)
+		ret = cli_parse_domain(argv[0], domain_r);
+	if (ret == 0)
+		ret = cli_open_dir(cli, CLI_EXIT_FAIL);
+	if (ret == 0 && *domain_r != NULL)
+		ret = cli_require_domain(cli, *domain_r);
+	return ret;
+}

@@ -103,6 +103,9 @@ int cli_parse_count(const char *what, const char *text, uint64_t *count_r);
 /* 0 when the domain is hosted; else prints why and returns EX_NOUSER (or
  * EX_TEMPFAIL when the directory fails). */
 int cli_require_domain(struct cli *cli, const char *domain);
+/* For "list [DOMAIN]" commands: parses the optional domain (*domain_r NULL
+ * when absent), opens the directory and checks the domain is hosted. */
+int cli_list_prepare(struct cli *cli, int argc, char **argv, char **domain_r);
 /* Looks an account up: 0 with *account_r, or an exit code after printing
  * why (EX_NOUSER when there is no such account). */
 int cli_lookup_account(struct cli *cli, const char *address, struct dir_account **account_r);

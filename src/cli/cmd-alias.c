@@ -228,13 +228,7 @@ static int alias_list(struct cli *cli, int argc, char **argv)
 	size_t count;
 	const char *error;
 
-	int ret = cli_args(cli, &argc, argv, NULL, 0, 1);
-	if (ret == 0 && argc == 1)
-		ret = cli_parse_domain(argv[0], &domain);
-	if (ret == 0)
-		ret = cli_open_dir(cli, CLI_EXIT_FAIL);
-	if (ret == 0 && domain != NULL)
-		ret = cli_require_domain(cli, domain);
+	int ret = cli_list_prepare(cli, argc, argv, &domain);
 	if (ret == 0 && dir_alias_list(cli->dir, domain, &aliases, &count, &error) < 0) {
 		cli_error("cannot list aliases: %s", error);
 		ret = EX_TEMPFAIL;

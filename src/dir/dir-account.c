@@ -274,31 +274,12 @@ int dir_account_lookup(struct dir *dir, const char *address, struct dir_account 
 static sqlite3_stmt *dir_account_list_stmt(struct dir *dir, const char *domain,
                                            const char **error_r)
 {
-	if (domain == NULL)
-		return dir_stmt(dir,
-		                "SELECT " ACCOUNT_COLUMNS " FROM accounts "
-		                "ORDER BY address",
-		                error_r);
-	const char *why;
-	char *name = domain_normalize(domain, &why);
-	if (name == NULL) {
-		dir_fail(dir, error_r, "invalid domain: %s", why);
-		return NULL;
-	}
-	int64_t id;
-	int ret = dir_domain_require(dir, name, &id, error_r);
-	free(name);
-	if (ret < 0)
-		return NULL;
-	sqlite3_stmt *stmt = dir_stmt(dir,
-	                              "SELECT " ACCOUNT_COLUMNS " FROM accounts "
-	                              "WHERE domain_id = ? ORDER BY address",
-	                              error_r);
-	if (stmt != NULL && dir_bind_int(stmt, 1, id) < 0) {
-		dir_db_fail(dir, "listing accounts", error_r);
-		return NULL;
-	}
-	return stmt;
+	return dir_domain_filtered_stmt(dir, domain,
+	                                "SELECT " ACCOUNT_COLUMNS " FROM accounts "
+	                                "ORDER BY address",
+	                                "SELECT " ACCOUNT_COLUMNS " FROM accounts "
+	                                "WHERE domain_id = ? ORDER BY address",
+	                                "listing accounts", error_r);
 }
 
 int dir_account_list(struct dir *dir, const char *domain, struct dir_account ***accounts_r,

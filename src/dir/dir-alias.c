@@ -232,31 +232,12 @@ int dir_alias_targets(struct dir *dir, const char *address, char ***targets_r, s
 
 static sqlite3_stmt *dir_alias_list_stmt(struct dir *dir, const char *domain, const char **error_r)
 {
-	if (domain == NULL)
-		return dir_stmt(dir,
-		                "SELECT address, target FROM aliases "
-		                "ORDER BY address, rowid",
-		                error_r);
-	const char *why;
-	char *name = domain_normalize(domain, &why);
-	if (name == NULL) {
-		dir_fail(dir, error_r, "invalid domain: %s", why);
-		return NULL;
-	}
-	int64_t id;
-	int ret = dir_domain_require(dir, name, &id, error_r);
-	free(name);
-	if (ret < 0)
-		return NULL;
-	sqlite3_stmt *stmt = dir_stmt(dir,
-	                              "SELECT address, target FROM aliases "
-	                              "WHERE domain_id = ? ORDER BY address, rowid",
-	                              error_r);
-	if (stmt != NULL && dir_bind_int(stmt, 1, id) < 0) {
-		dir_db_fail(dir, "listing aliases", error_r);
-		return NULL;
-	}
-	return stmt;
+	return dir_domain_filtered_stmt(dir, domain,
+	                                "SELECT address, target FROM aliases "
+	                                "ORDER BY address, rowid",
+	                                "SELECT address, target FROM aliases "
+	                                "WHERE domain_id = ? ORDER BY address, rowid",
+	                                "listing aliases", error_r);
 }
 
 int dir_alias_list(struct dir *dir, const char *domain, struct dir_alias **aliases_r,

@@ -162,3 +162,28 @@ int dir_domain_list(struct dir *dir, char ***domains_r, size_t *count_r, const c
 	*count_r = count;
 	return 0;
 }
+
+sqlite3_stmt *dir_domain_filtered_stmt(struct dir *dir, const char *domain, const char *all_sql,
+                                       const char *by_domain_sql, const char *what,
+                                       const char **error_r)
+{
+	if (domain == NULL)
+		return dir_stmt(dir, all_sql, error_r);
+	const char *why;
+	char *name = domain_normalize(domain, &why);
+	if (name == NULL) {
+		dir_fail(dir, error_r, "invalid domain: %s", why);
+		return NULL;
+	}
+	int64_t id;
+	int ret = dir_domain_require(dir, name, &id, error_r);
+	free(name);
+	if (ret < 0)
+		return NULL;
+	sqlite3_stmt *stmt = dir_stmt(dir, by_domain_sql, error_r);
+	if (stmt != NULL && dir_bind_int(stmt, 1, id) < 0) {
+		dir_db_fail(dir, what, error_r);
+		return NULL;
+	}
+	return stmt;
+}

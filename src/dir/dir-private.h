@@ -66,6 +66,11 @@ int dir_domain_id(struct dir *dir, const char *domain, int64_t *id_r, const char
 /* Like dir_domain_id, but a missing domain is an error that says how to
  * add it. */
 int dir_domain_require(struct dir *dir, const char *domain, int64_t *id_r, const char **error_r);
+/* all_sql when domain is NULL; otherwise by_domain_sql with the domain's id
+ * bound to parameter 1 (an unknown or invalid domain is an error). */
+sqlite3_stmt *dir_domain_filtered_stmt(struct dir *dir, const char *domain, const char *all_sql,
+                                       const char *by_domain_sql, const char *what,
+                                       const char **error_r);
 /* Whether address is an account / has alias rows: 1, 0 or -1. */
 int dir_is_account(struct dir *dir, const char *address, const char **error_r);
 int dir_is_alias(struct dir *dir, const char *address, const char **error_r);
