@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -149,8 +151,14 @@ static void worker_accept_cb(evutil_socket_t lfd, short what, void *arg)
 		memset(&ss, 0, sizeof(ss));
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd >= 0)
+		if (fd >= 0) {
+			/* Replies are whole once written: Nagle would hold the
+			 * last segment of a response for the peer's delayed ACK
+			 * (40 ms per RETR or FETCH). */
+			int on = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 			worker_admit(wl, fd, &ss);
+		}
 		else if (!worker_accept_error(wl, errno))
 			return;
 	}

@@ -176,7 +176,7 @@ static void pop3_login_done(struct pop3_session *sess, struct dir *dir, time_t n
 		log_warn("pop3 session=%s user=%s event=error what=dir_login_record error=\"%s\"",
 			 conn_id(sess->conn), sess->address, error);
 	for (size_t i = 0; i < sess->count; i++)
-		octets += sess->msgs[i].vsize;
+		octets += pop3_msg_octets(&sess->msgs[i]);
 	sess->state = POP3_STATE_TRANSACTION;
 	xfree(sess->user);
 	log_info("pop3 session=%s user=%s event=login messages=%zu", conn_id(sess->conn),

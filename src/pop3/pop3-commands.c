@@ -51,7 +51,7 @@ static size_t pop3_count_live(const struct pop3_session *sess, uint64_t *octets_
 		if (sess->deleted[i])
 			continue;
 		n++;
-		*octets_r += sess->msgs[i].vsize;
+		*octets_r += pop3_msg_octets(&sess->msgs[i]);
 	}
 	return n;
 }
@@ -70,7 +70,7 @@ static void pop3_list_line(struct pop3_session *sess, size_t i, bool uidl)
 	if (uidl)
 		n = snprintf(line, sizeof(line), "%zu %s\r\n", i + 1, sess->msgs[i].uidl);
 	else
-		n = snprintf(line, sizeof(line), "%zu %" PRIu64 "\r\n", i + 1, sess->msgs[i].vsize);
+		n = snprintf(line, sizeof(line), "%zu %" PRIu64 "\r\n", i + 1, pop3_msg_octets(&sess->msgs[i]));
 	if (n > 0 && (size_t)n < sizeof(line))
 		pop3_send(sess, line, (size_t)n);
 }
@@ -102,7 +102,7 @@ void pop3_cmd_list(struct pop3_session *sess, struct pop3_command *cmd)
 	size_t i;
 	if (cmd->argc == 1) {
 		if (pop3_msg_arg(sess, cmd->argv[0], &i) == 0)
-			pop3_reply(sess, "+OK %zu %" PRIu64, i + 1, sess->msgs[i].vsize);
+			pop3_reply(sess, "+OK %zu %" PRIu64, i + 1, pop3_msg_octets(&sess->msgs[i]));
 		return;
 	}
 	uint64_t octets;

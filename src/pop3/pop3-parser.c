@@ -153,9 +153,9 @@ size_t pop3_stuff_finish(struct pop3_stuff *st, char *out)
 	if (st->done || st->line_start)
 		return 0;
 	size_t o = 0;
-	/* A trailing bare CR becomes the final line's CRLF. */
-	if (!st->last_cr)
-		out[o++] = '\r';
+	/* A bare CR is data everywhere, also at the very end: the last line
+	 * gets a whole CRLF, as LIST counted it. */
+	out[o++] = '\r';
 	out[o++] = '\n';
 	st->line_start = true;
 	st->last_cr = false;

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "pop3/pop3.h"
+#include "store/store.h"
 
 struct conn;
 struct dir;
@@ -155,5 +156,12 @@ void pop3_transaction_free(struct pop3_session *sess);
 void pop3_cmd_retr(struct pop3_session *sess, struct pop3_command *cmd);
 void pop3_cmd_top(struct pop3_session *sess, struct pop3_command *cmd);
 void pop3_retr_free(struct pop3_session *sess);
+
+/* The octets RETR sends before dot-stuffing: every LF as CRLF, and a CRLF
+ * added when the message does not end with a newline (RFC 1939 LIST). */
+static inline uint64_t pop3_msg_octets(const struct store_msg *msg)
+{
+	return msg->vsize + (msg->eol_missing ? 2 : 0);
+}
 
 #endif

@@ -98,7 +98,7 @@ void pop3_cmd_retr(struct pop3_session *sess, struct pop3_command *cmd)
 		return;
 	sess->retr_count++;
 	sess->retrieved[i] = true;
-	pop3_reply(sess, "+OK %" PRIu64 " octets", sess->msgs[i].vsize);
+	pop3_reply(sess, "+OK %" PRIu64 " octets", pop3_msg_octets(&sess->msgs[i]));
 	pop3_retr_start(sess, false, 0);
 }
 

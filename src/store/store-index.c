@@ -32,9 +32,17 @@ static const char store_schema[] = "CREATE TABLE mailboxes ("
                                    " flags INTEGER NOT NULL DEFAULT 0,"
                                    " keywords TEXT NOT NULL DEFAULT '',"
                                    " modseq INTEGER NOT NULL,"
+                                   " eol_missing INTEGER NOT NULL DEFAULT 0,"
                                    " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
                                    "CREATE INDEX messages_base ON messages(mailbox_id, base);"
-                                   "PRAGMA user_version = 1;";
+                                   "PRAGMA user_version = 2;";
+
+/* Version 1 -> 2: whether a message ends without a newline (POP3 adds a
+ * CRLF and counts it). Rows of version 1 say 0; `yubin index rebuild`
+ * recomputes them. */
+static const char store_schema_v2[] =
+        "ALTER TABLE messages ADD COLUMN eol_missing INTEGER NOT NULL DEFAULT 0;"
+        "PRAGMA user_version = 2;";
 
 const char *store_db_error(sqlite3 *db, const char *what)
 {
@@ -116,7 +124,8 @@ static int store_db_migrate(sqlite3 *db, const char **error_r)
 		return -1;
 	/* re-read under the lock: another process may have just created it */
 	if (store_db_version(db, &version, error_r) < 0 ||
-	    (version == 0 && store_db_exec(db, store_schema, error_r) < 0)) {
+	    (version == 0 && store_db_exec(db, store_schema, error_r) < 0) ||
+	    (version == 1 && store_db_exec(db, store_schema_v2, error_r) < 0)) {
 		store_db_rollback(db);
 		return -1;
 	}
@@ -306,8 +315,8 @@ int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 	sqlite3_stmt *stmt = store_db_prepare(
 	        db,
 	        "INSERT INTO messages (mailbox_id, uid, base, filename, size, vsize,"
-	        " internal_date, save_date, flags, modseq)"
-	        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        " internal_date, save_date, flags, modseq, eol_missing)"
+	        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	        error_r);
 	if (stmt == NULL)
 		return -1;
@@ -321,6 +330,7 @@ int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 	sqlite3_bind_int64(stmt, 8, (sqlite3_int64)save_date);
 	sqlite3_bind_int(stmt, 9, (int)fn->flags);
 	sqlite3_bind_int64(stmt, 10, (sqlite3_int64)fn->modseq);
+	sqlite3_bind_int(stmt, 11, fn->eol_missing ? 1 : 0);
 	return store_db_step_done(db, stmt, error_r);
 }
 

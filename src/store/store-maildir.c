@@ -325,7 +325,7 @@ void store_vsize_count(const unsigned char *p, size_t len, bool *last_cr, uint64
 	*last_cr = cr;
 }
 
-int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r)
+int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r, bool *eol_missing_r)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -334,15 +334,36 @@ int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r)
 	uint64_t size = 0, bare = 0;
 	bool cr = false;
 	ssize_t n;
+	unsigned char last = '\n';
 	while ((n = read(fd, chunk, sizeof(chunk))) > 0) {
 		store_vsize_count(chunk, (size_t)n, &cr, &bare);
 		size += (uint64_t)n;
+		last = chunk[n - 1];
 	}
 	close(fd);
 	if (n < 0)
 		return -1;
 	*size_r = size;
 	*vsize_r = size + bare;
+	*eol_missing_r = last != '\n';
+	return 0;
+}
+
+/* Whether the file's last byte is not LF, without reading it all. */
+static int store_file_eol_missing(const char *path, uint64_t size, bool *eol_missing_r)
+{
+	*eol_missing_r = false;
+	if (size == 0)
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	unsigned char last;
+	ssize_t n = pread(fd, &last, 1, (off_t)(size - 1));
+	close(fd);
+	if (n != 1)
+		return -1;
+	*eol_missing_r = last != '\n';
 	return 0;
 }
 
@@ -358,7 +379,9 @@ int store_file_complete(const char *dir, struct store_file *file)
 		struct store_fname *fn = &file->fn;
 		file->mtime = st.st_mtime;
 		if (!fn->has_size || !fn->has_vsize || fn->size != (uint64_t)st.st_size)
-			ret = store_file_vsize(path, &fn->size, &fn->vsize);
+			ret = store_file_vsize(path, &fn->size, &fn->vsize, &fn->eol_missing);
+		else
+			ret = store_file_eol_missing(path, fn->size, &fn->eol_missing);
 		fn->has_size = fn->has_vsize = ret == 0;
 	}
 	free(path);

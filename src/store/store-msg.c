@@ -23,6 +23,7 @@ static void store_msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
 	msg->modseq = (uint64_t)sqlite3_column_int64(stmt, 6);
 	msg->keywords = xstrdup((const char *)sqlite3_column_text(stmt, 7));
 	msg->uidl = store_uidl((const char *)sqlite3_column_text(stmt, 8));
+	msg->eol_missing = sqlite3_column_int(stmt, 9) != 0;
 }
 
 static int store_msg_select(struct store *store, int64_t mailbox_id, struct store_msg **msgs_r,
@@ -31,7 +32,8 @@ static int store_msg_select(struct store *store, int64_t mailbox_id, struct stor
 	sqlite3_stmt *stmt =
 	        store_db_prepare(store->db,
 	                         "SELECT uid, size, vsize, internal_date, save_date, flags, modseq,"
-	                         " keywords, base FROM messages WHERE mailbox_id = ? ORDER BY uid",
+	                         " keywords, base, eol_missing FROM messages WHERE mailbox_id = ?"
+	                         " ORDER BY uid",
 	                         error_r);
 	if (stmt == NULL)
 		return -1;

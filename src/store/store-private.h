@@ -15,7 +15,7 @@
 #define STORE_UIDVALIDITY_FILE "yubin-uidvalidity"
 #define STORE_POP3_LOCK_FILE ".yubin-pop3.lock"
 #define STORE_REBUILD_LOCK_FILE ".yubin-rebuild.lock"
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_BASE_MAX 70
 #define STORE_HOST_MAX 32
 #define STORE_TMP_MAX_AGE (36 * 3600)
@@ -54,6 +54,7 @@ struct store_fname {
 	uint32_t uid;
 	bool has_size, has_vsize, has_uid, has_modseq;
 	bool in_cur;   /* lives in cur/ */
+	bool eol_missing; /* the last byte is not LF (not in the name: read from the file) */
 	bool has_info; /* had ":2," */
 	unsigned int flags;
 };
@@ -96,7 +97,7 @@ int store_list_files(const char *dir, struct store_file **files_r, size_t *count
 void store_files_free(struct store_file *files, size_t count);
 void store_tmp_cleanup(const char *dir, time_t now);
 int store_file_complete(const char *dir, struct store_file *file);
-int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r);
+int store_file_vsize(const char *path, uint64_t *size_r, uint64_t *vsize_r, bool *eol_missing_r);
 void store_vsize_count(const unsigned char *p, size_t len, bool *last_cr, uint64_t *bare_lf);
 int store_remove_tree(const char *path, const char **error_r);
 

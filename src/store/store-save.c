@@ -23,6 +23,7 @@ struct store_save {
 	uint64_t size;
 	uint64_t bare_lf;
 	bool last_cr;
+	bool eol_missing;
 	int write_errno; /* first write error, reported by finish */
 	unsigned int flags;
 	time_t internal_date;
@@ -71,6 +72,8 @@ int store_save_write(struct store_save *save, const void *data, size_t len)
 	if (save->write_errno != 0)
 		return -1;
 	store_vsize_count(p, len, &save->last_cr, &save->bare_lf);
+	if (len > 0)
+		save->eol_missing = p[len - 1] != '\n';
 	while (len > 0) {
 		ssize_t n = write(save->fd, p, len);
 		if (n < 0 && errno == EINTR)
@@ -168,6 +171,7 @@ static int store_save_locked(struct store_save *save, uint32_t *uid_r, enum stor
 	        .uid = mbox.uidnext,
 	        .modseq = mbox.highestmodseq + 1,
 	        .in_cur = save->flags != 0,
+	        .eol_missing = save->eol_missing,
 	        .flags = save->flags,
 	};
 	char *rel = store_fname_build(fn.base, fn.in_cur, fn.size, fn.vsize, fn.uid, fn.modseq,

@@ -100,7 +100,9 @@ void store_save_abort(struct store_save **save);
 struct store_msg {
 	uint32_t uid;
 	uint64_t size;         /* bytes as stored */
-	uint64_t vsize;        /* bytes with every line ending as CRLF */
+	uint64_t vsize;        /* bytes with every LF as CRLF (IMAP RFC822.SIZE) */
+	bool eol_missing;      /* the last byte is not LF: POP3 appends CRLF, and its
+	                        * sizes count those 2 octets */
 	time_t internal_date;
 	time_t save_date;
 	unsigned int flags;    /* enum store_flag */

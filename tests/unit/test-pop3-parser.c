@@ -133,7 +133,7 @@ static const struct stuff_case stuff_cases[] = {
 	{ "", false, 0, "" },
 	{ ".", false, 0, "..\r\n" },
 	{ "\n", false, 0, "\r\n" },
-	{ "a\r", false, 0, "a\r\n" },
+	{ "a\r", false, 0, "a\r\r\n" },   /* a bare CR is data, also at the end */
 	{ "a\rb\n", false, 0, "a\rb\r\n" },
 	{ "..x\n.\n", false, 0, "...x\r\n..\r\n" },
 	{ "x.\n.y", false, 0, "x.\r\n..y\r\n" },

@@ -286,12 +286,13 @@ static void test_roundtrip(void)
 		const char *data;
 		size_t chunk;
 		uint64_t vsize;
+		bool eol_missing;
 	} msgs[] = {
-	        {"Subject: lf\n\nline one\nline two\n", 1 << 20, 35},
-	        {"Subject: crlf\r\n\r\nbody\r\n", 1 << 20, 23},
-	        {"Subject: split\r\n\r\nbody\r\n", 1, 24},
-	        {"A\r\nB\nC\rD", 2, 9},
-	        {"", 1, 0},
+	        {"Subject: lf\n\nline one\nline two\n", 1 << 20, 35, false},
+	        {"Subject: crlf\r\n\r\nbody\r\n", 1 << 20, 23, false},
+	        {"Subject: split\r\n\r\nbody\r\n", 1, 24, false},
+	        {"A\r\nB\nC\rD", 2, 9, true},
+	        {"", 1, 0, false},
 	};
 	char *root = new_account();
 	struct store *store = open_store(root);
@@ -313,6 +314,7 @@ static void test_roundtrip(void)
 		CHECK_INT(list[i].uid, i + 1);
 		CHECK_INT(list[i].size, strlen(msgs[i].data));
 		CHECK_INT(list[i].vsize, msgs[i].vsize);
+		CHECK_INT(list[i].eol_missing, msgs[i].eol_missing);
 		CHECK_INT(list[i].flags, 0);
 		CHECK(list[i].modseq > 0);
 		CHECK_STR(list[i].keywords, "");
@@ -574,7 +576,7 @@ static void test_rebuild_keep(void)
 	enum store_error err;
 	uint32_t uids[4];
 	for (size_t i = 0; i < 4; i++)
-		uids[i] = save_simple(store, "keep\n");
+		uids[i] = save_simple(store, i == 2 ? "keep, no newline" : "keep\n");
 	CHECK_INT(store_flags_update(store, "INBOX", &uids[1], 1, 1, STORE_FLAG_SEEN, &error), 0);
 	CHECK_INT(store_expunge(store, "INBOX", &uids[3], 1, &error), 0);
 	CHECK(save_msg(store, "Drafts", "draft\n", 3, STORE_FLAG_DRAFT, &err) == 1);
@@ -601,6 +603,8 @@ static void test_rebuild_keep(void)
 		CHECK_INT(list[1].uid, uids[1]);
 		CHECK_INT(list[1].flags, STORE_FLAG_SEEN);
 		CHECK_INT(list[2].uid, uids[2]);
+		CHECK(list[2].eol_missing);   /* read back from the file */
+		CHECK(!list[1].eol_missing);
 	}
 	store_msg_list_free(&list, count);
 	/* the expunged UID 4 is not handed out again */
