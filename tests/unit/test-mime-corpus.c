@@ -1,0 +1,308 @@
+/* Every message of ../shared/corpus (mbox files split on "From " lines):
+ * parses, gives syntactically valid BODY / BODYSTRUCTURE / ENVELOPE,
+ * round-trips through serialization, yields valid UTF-8 text, and (on a
+ * sample) gives the same tree fed one byte at a time. Skipped with a
+ * message when the corpus is absent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/buf.h"
+#include "mime/mime.h"
+#include "test.h"
+
+#define CORPUS_MAX_FILE (64 * 1024 * 1024)
+#define BYTEWISE_EVERY 2
+#define BYTEWISE_MAX_SIZE (256 * 1024)
+
+static unsigned int messages, bytewise_checked;
+
+/* ---- a tiny IMAP syntax checker: one parenthesised list of NIL, numbers,
+ * quoted strings and literals, separated by single spaces ---- */
+
+static bool syn_string(const char **p, const char *end)
+{
+	const char *s = *p;
+	if (*s == '"') {
+		for (s++; s < end && *s != '"'; s++) {
+			unsigned char c = (unsigned char)*s;
+			if (c == '\r' || c == '\n' || c == '\0' || c >= 0x80)
+				return false;
+			if (c == '\\' && (s + 1 >= end || (s[1] != '"' && s[1] != '\\')))
+				return false;
+			if (c == '\\')
+				s++;
+		}
+		if (s >= end)
+			return false;
+		*p = s + 1;
+		return true;
+	}
+	/* {n}\r\n then n bytes */
+	char *num_end;
+	unsigned long n = strtoul(s + 1, &num_end, 10);
+	if (num_end == s + 1 || end - num_end < 3 || memcmp(num_end, "}\r\n", 3) != 0 ||
+	    n > (unsigned long)(end - num_end - 3))
+		return false;
+	*p = num_end + 3 + n;
+	return true;
+}
+
+static bool syn_atom(const char **p, const char *end)
+{
+	const char *s = *p;
+	if (end - s >= 3 && memcmp(s, "NIL", 3) == 0) {
+		*p = s + 3;
+		return true;
+	}
+	while (s < end && *s >= '0' && *s <= '9')
+		s++;
+	if (s == *p)
+		return false;
+	*p = s;
+	return true;
+}
+
+static bool imap_syntax_ok(const char *s, size_t len)
+{
+	const char *p = s, *end = s + len;
+	int depth = 0;
+	bool need_sep = false;
+	if (len == 0 || *s != '(')
+		return false;
+	while (p < end) {
+		if (*p == ')') {
+			if (--depth < 0)
+				return false;
+			p++;
+			need_sep = true;
+			if (depth == 0)
+				break;
+			continue;
+		}
+		if (need_sep && *p == ' ') {
+			p++;
+			need_sep = false;
+			continue;
+		}
+		if (*p == '(') {
+			depth++;
+			p++;
+			need_sep = false;
+			continue;
+		}
+		if (*p == '"' || *p == '{') {
+			if (!syn_string(&p, end))
+				return false;
+		} else if (!syn_atom(&p, end)) {
+			return false;
+		}
+		need_sep = true;
+	}
+	return depth == 0 && p == end;
+}
+
+/* ---- per message ---- */
+
+static void text_cb(void *context, const struct mime_part *part, bool header, const char *text,
+		    size_t len, bool part_end)
+{
+	bool *ok = context;
+	if (!mime_utf8_is_valid(text, len))
+		*ok = false;
+}
+
+static bool same_tree(const struct mime_part *a, const struct mime_part *b)
+{
+	struct buf x = BUF_INIT(0), y = BUF_INIT(0);
+	mime_part_serialize(a, &x);
+	mime_part_serialize(b, &y);
+	bool same = x.len == y.len && memcmp(buf_str(&x), buf_str(&y), x.len) == 0;
+	buf_free(&x);
+	buf_free(&y);
+	return same;
+}
+
+static void check_output(const char *name, const struct mime_part *root)
+{
+	struct buf out = BUF_INIT(0);
+	for (int ext = 0; ext < 2; ext++) {
+		buf_reset(&out);
+		CHECK_INT(mime_write_bodystructure(&out, root, ext != 0), 0);
+		if (!imap_syntax_ok(buf_str(&out), out.len)) {
+			fprintf(stderr, "%s: bad BODYSTRUCTURE: %.300s\n", name, buf_str(&out));
+			CHECK(false);
+		}
+	}
+	buf_reset(&out);
+	CHECK_INT(mime_write_envelope(&out, root->envelope), 0);
+	if (!imap_syntax_ok(buf_str(&out), out.len)) {
+		fprintf(stderr, "%s: bad ENVELOPE: %.300s\n", name, buf_str(&out));
+		CHECK(false);
+	}
+	buf_free(&out);
+}
+
+static void check_serialize(const char *name, const struct mime_part *root)
+{
+	struct buf ser = BUF_INIT(0);
+	CHECK_INT(mime_part_serialize(root, &ser), 0);
+	const char *error = NULL;
+	struct mime_part *copy = mime_part_deserialize(ser.data, ser.len, &error);
+	if (copy == NULL || !same_tree(root, copy)) {
+		fprintf(stderr, "%s: serialization round trip failed: %s\n", name,
+			error != NULL ? error : "different tree");
+		CHECK(false);
+	}
+	mime_part_free(&copy);
+	buf_free(&ser);
+}
+
+static void check_text(const char *name, const struct mime_part *root, const char *data,
+		       size_t len)
+{
+	bool ok = true;
+	struct mime_text *t = mime_text_create(root, text_cb, &ok);
+	for (size_t off = 0; off < len; off += 4093)
+		mime_text_feed(t, data + off, len - off < 4093 ? len - off : 4093);
+	mime_text_finish(&t);
+	if (!ok) {
+		fprintf(stderr, "%s: text is not valid UTF-8\n", name);
+		CHECK(false);
+	}
+}
+
+static void check_bytewise(const char *name, const struct mime_part *root, const char *data,
+			   size_t len)
+{
+	struct mime_parser *p = mime_parser_create(NULL);
+	for (size_t i = 0; i < len; i++)
+		mime_parser_feed(p, data + i, 1);
+	struct mime_part *bytewise = mime_parser_finish(&p);
+	if (!same_tree(root, bytewise)) {
+		fprintf(stderr, "%s: byte-at-a-time parse differs\n", name);
+		CHECK(false);
+	}
+	mime_part_free(&bytewise);
+	bytewise_checked++;
+}
+
+static void check_message(const char *name, const char *data, size_t len)
+{
+	struct mime_part *root = mime_parse(data, len, NULL);
+	CHECK(root != NULL && root->header_size + root->body_size == len);
+	check_output(name, root);
+	check_serialize(name, root);
+	check_text(name, root, data, len);
+	if (messages++ % BYTEWISE_EVERY == 0 && len <= BYTEWISE_MAX_SIZE)
+		check_bytewise(name, root, data, len);
+	mime_part_free(&root);
+}
+
+/* mbox: each message starts after a "From " line; the LF before the next
+ * "From " line is the separator. */
+static void check_mbox(const char *name, const char *data, size_t len)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		const char *nl = memchr(data + pos, '\n', len - pos);
+		if (nl == NULL)
+			return;
+		size_t start = (size_t)(nl - data) + 1, end = start;
+		for (;;) {
+			const char *next = memchr(data + end, '\n', len - end);
+			if (next == NULL) {
+				end = len;
+				break;
+			}
+			end = (size_t)(next - data) + 1;
+			if (len - end >= 5 && memcmp(data + end, "From ", 5) == 0)
+				break;
+		}
+		size_t msg_end = end < len && end > start ? end - 1 : end;
+		check_message(name, data + start, msg_end - start);
+		pos = end;
+	}
+}
+
+static char *read_file(const char *path, size_t *len_r)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	struct buf b = BUF_INIT(CORPUS_MAX_FILE);
+	char chunk[65536];
+	size_t n;
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
+		if (buf_append(&b, chunk, n) < 0)
+			break;
+	}
+	fclose(f);
+	*len_r = b.len;
+	return buf_steal(&b);
+}
+
+static void run_index(const char *dir, FILE *index)
+{
+	char line[4096];
+	unsigned int files = 0;
+	while (fgets(line, sizeof(line), index) != NULL) {
+		char *tab1 = strchr(line, '\t');
+		if (tab1 == NULL || strncmp(line, "path\t", 5) == 0)
+			continue;
+		*tab1 = '\0';
+		/* path, size, kind: a content type with a line break in it
+		 * continues a record on the next line, which has no kind */
+		char *tab2 = strchr(tab1 + 1, '\t');
+		char *kind = tab2 != NULL ? tab2 + 1 : "";
+		if (strncmp(kind, "mbox\t", 5) != 0 && strncmp(kind, "message\t", 8) != 0)
+			continue;
+		char path[8192];
+		snprintf(path, sizeof(path), "%s/%s", dir, line);
+		size_t len;
+		char *data = read_file(path, &len);
+		if (data == NULL) {
+			fprintf(stderr, "cannot read %s\n", path);
+			CHECK(false);
+			continue;
+		}
+		if (strncmp(kind, "mbox\t", 5) == 0)
+			check_mbox(line, data, len);
+		else
+			check_message(line, data, len);
+		free(data);
+		files++;
+	}
+	printf("corpus: %u files, %u messages, %u checked byte by byte\n", files, messages,
+	       bytewise_checked);
+	CHECK(files > 0);
+}
+
+static void test_syntax_checker(void)
+{
+	const char ok[] = "(NIL \"a\\\"b\" {3}\r\nx)y 12 (NIL))";
+	CHECK(imap_syntax_ok(ok, strlen(ok)));
+	CHECK(!imap_syntax_ok("(NIL", 4));
+	CHECK(!imap_syntax_ok("(NIL))", 6));
+	CHECK(!imap_syntax_ok("(\"a\\b\")", 7));
+	CHECK(!imap_syntax_ok("({5}\r\nab)", 9));
+	CHECK(!imap_syntax_ok("(NIL  NIL)", 10));
+}
+
+int main(void)
+{
+	test_syntax_checker();
+	const char *src = getenv("YUBIN_SOURCE_ROOT");
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/../shared/corpus", src != NULL ? src : ".");
+	char index_path[8192];
+	snprintf(index_path, sizeof(index_path), "%s/INDEX.tsv", dir);
+	FILE *index = fopen(index_path, "r");
+	if (index == NULL) {
+		printf("corpus not found at %s: skipped\n", dir);
+		return test_report();
+	}
+	run_index(dir, index);
+	fclose(index);
+	return test_report();
+}
