@@ -18,7 +18,7 @@ static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const tls_modes[] = { "none", "starttls", "implicit", NULL };
 
 /* A later protocol adds its name here and nowhere else in the config. */
-const char *const config_protocols[] = { "pop3", NULL };
+const char *const config_protocols[] = { "pop3", "imap", NULL };
 
 static bool is_host_char(char c)
 {
@@ -98,6 +98,8 @@ const struct config_section_def config_sections[] = {
 	  "Limits on messages and mailboxes." },
 	{ "pop3", CONFIG_SECTION_SINGLE, NULL, NULL,
 	  "The POP3 server (RFC 1939)." },
+	{ "imap", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The IMAP server (RFC 9051, RFC 3501)." },
 	{ "listener", CONFIG_SECTION_LISTENER, "NAME", check_listener_name,
 	  "is one listening socket; repeat the section for each port. Ports below "
 	  "1024 are opened by the master before it drops its privileges." },
@@ -184,6 +186,16 @@ const struct config_setting config_settings[] = {
 	  .min = 1, .max = 1000,
 	  .explanation = "A session is closed after this many bad commands." },
 
+	{ MAIN("imap", "idle_timeout", DURATION, imap.idle_timeout), .def = "30m",
+	  .min = SECONDS(60),
+	  .explanation = "An idle session is logged out after this long (RFC 9051 asks for 30m)." },
+	{ MAIN("imap", "max_bad_commands", UINT, imap.max_bad_commands), .def = "20",
+	  .min = 1, .max = 1000,
+	  .explanation = "A session is closed after this many bad commands." },
+	{ MAIN("imap", "max_line_length", SIZE, imap.max_line_length), .def = "64k",
+	  .min = 8192, .max = 16 * 1024 * 1024,
+	  .explanation = "The longest command line after login (before it: 8k)." },
+
 	{ LISTENER("protocol", ENUM, protocol), .flags = CONFIG_FLAG_REQUIRED,
 	  .words = config_protocols,
 	  .explanation = "The protocol spoken on this socket." },
@@ -265,6 +277,12 @@ static const char *const example_pop3[] = {
 static const char *const example_pop3s[] = {
 	"protocol", "pop3", "port", "995", "tls", "implicit", NULL,
 };
+static const char *const example_imap[] = {
+	"protocol", "imap", "port", "143", "tls", "starttls", NULL,
+};
+static const char *const example_imaps[] = {
+	"protocol", "imap", "port", "993", "tls", "implicit", NULL,
+};
 static const char *const example_cert[] = {
 	"cert", "/etc/ssl/mail.example.org/fullchain.pem",
 	"key", "/etc/ssl/mail.example.org/privkey.pem", NULL,
@@ -272,6 +290,8 @@ static const char *const example_cert[] = {
 static const struct config_example config_examples[] = {
 	{ "listener", "pop3", example_pop3, false },
 	{ "listener", "pop3s", example_pop3s, false },
+	{ "listener", "imap", example_imap, true },
+	{ "listener", "imaps", example_imaps, true },
 	{ "certificate", "mail.example.org", example_cert, true },
 };
 

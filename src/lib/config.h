@@ -22,7 +22,7 @@ enum tls_mode {
 /* [listener NAME] — one listening socket. */
 struct config_listener {
 	char *name;
-	char *protocol;        /* "pop3" (the protocols that exist) */
+	char *protocol;        /* "pop3", "imap" (the protocols that exist) */
 	char *address;         /* "127.0.0.1", "::", "*" */
 	uint32_t port;
 	enum tls_mode tls;
@@ -83,6 +83,12 @@ struct yubin_config {
 		uint64_t idle_timeout;     /* ms; RFC 1939 asks for at least 10m */
 		uint32_t max_bad_commands;
 	} pop3;
+
+	struct {
+		uint64_t idle_timeout;     /* ms; RFC 9051 5.4 asks for at least 30m */
+		uint32_t max_bad_commands;
+		uint64_t max_line_length;  /* bytes of a command line after login */
+	} imap;
 
 	struct config_listener *listeners;
 };

@@ -44,6 +44,56 @@ static const char store_schema_v2[] =
         "ALTER TABLE messages ADD COLUMN eol_missing INTEGER NOT NULL DEFAULT 0;"
         "PRAGMA user_version = 2;";
 
+/* Version 2 -> 3 (IMAP): object ids, the expunge log (its MODSEQ is the
+ * mailbox's HIGHESTMODSEQ + 1 at the time: every path bumps it by the
+ * deletion), keywords, subscriptions, the cache blob and the copy/move
+ * journal. Expunges from before the migration are not logged:
+ * vanished_min_modseq says so. The old mailboxes.subscribed column is
+ * left unused. */
+static const char store_schema_v3[] =
+        "ALTER TABLE mailboxes ADD COLUMN mailboxid TEXT NOT NULL DEFAULT '';"
+        "ALTER TABLE mailboxes ADD COLUMN vanished_min_modseq INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE messages ADD COLUMN emailid TEXT NOT NULL DEFAULT '';"
+        "UPDATE mailboxes SET mailboxid = 'M' || lower(hex(randomblob(12))),"
+        " vanished_min_modseq = highestmodseq;"
+        "UPDATE messages SET emailid = 'E' || lower(hex(randomblob(12)));"
+        "CREATE TABLE subscriptions (name TEXT PRIMARY KEY) WITHOUT ROWID;"
+        "INSERT INTO subscriptions SELECT name FROM mailboxes WHERE subscribed <> 0;"
+        "CREATE TABLE expunged ("
+        " mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL, modseq INTEGER NOT NULL,"
+        " PRIMARY KEY (mailbox_id, uid)) WITHOUT ROWID;"
+        "CREATE INDEX expunged_modseq ON expunged(mailbox_id, modseq);"
+        "CREATE TABLE mailbox_keywords ("
+        " mailbox_id INTEGER NOT NULL, idx INTEGER NOT NULL, name TEXT NOT NULL,"
+        " PRIMARY KEY (mailbox_id, idx));"
+        "CREATE UNIQUE INDEX mailbox_keywords_name ON"
+        " mailbox_keywords(mailbox_id, name COLLATE NOCASE);"
+        "CREATE TABLE msg_cache ("
+        " mailbox_id INTEGER NOT NULL, uid INTEGER NOT NULL, data BLOB NOT NULL,"
+        " PRIMARY KEY (mailbox_id, uid));"
+        "CREATE TABLE journal ("
+        " id INTEGER PRIMARY KEY, kind INTEGER NOT NULL, state INTEGER NOT NULL,"
+        " src_id INTEGER NOT NULL DEFAULT 0, dst_id INTEGER NOT NULL DEFAULT 0,"
+        " from_name TEXT NOT NULL DEFAULT '', to_name TEXT NOT NULL DEFAULT '',"
+        " created INTEGER NOT NULL);"
+        "CREATE TABLE journal_msgs ("
+        " journal_id INTEGER NOT NULL, seq INTEGER NOT NULL, src_uid INTEGER NOT NULL,"
+        " src_base TEXT NOT NULL, src_filename TEXT NOT NULL, dst_base TEXT NOT NULL,"
+        " flags INTEGER NOT NULL, PRIMARY KEY (journal_id, seq)) WITHOUT ROWID;"
+        "CREATE TRIGGER messages_expunged AFTER DELETE ON messages BEGIN"
+        " INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (old.mailbox_id,"
+        "  old.uid, (SELECT highestmodseq + 1 FROM mailboxes WHERE id = old.mailbox_id));"
+        " DELETE FROM msg_cache WHERE mailbox_id = old.mailbox_id AND uid = old.uid;"
+        " END;"
+        "PRAGMA user_version = 3;";
+
+/* Step i takes the schema from version i to the next one. */
+static const char *const store_schema_steps[STORE_SCHEMA_VERSION] = {
+        store_schema,
+        store_schema_v2,
+        store_schema_v3,
+};
+
 const char *store_db_error(sqlite3 *db, const char *what)
 {
 	return store_errorf("index %s failed: %s", what, sqlite3_errmsg(db));
@@ -123,11 +173,16 @@ static int store_db_migrate(sqlite3 *db, const char **error_r)
 	if (store_db_begin(db, error_r) < 0)
 		return -1;
 	/* re-read under the lock: another process may have just created it */
-	if (store_db_version(db, &version, error_r) < 0 ||
-	    (version == 0 && store_db_exec(db, store_schema, error_r) < 0) ||
-	    (version == 1 && store_db_exec(db, store_schema_v2, error_r) < 0)) {
+	if (store_db_version(db, &version, error_r) < 0) {
 		store_db_rollback(db);
 		return -1;
+	}
+	/* version 0 creates the version 2 schema (step 0) */
+	for (int v = version; v >= 0 && v < STORE_SCHEMA_VERSION; v = v == 0 ? 2 : v + 1) {
+		if (store_db_exec(db, store_schema_steps[v], error_r) < 0) {
+			store_db_rollback(db);
+			return -1;
+		}
 	}
 	if (version > STORE_SCHEMA_VERSION) {
 		store_db_rollback(db);
@@ -266,8 +321,9 @@ int store_mailbox_insert(sqlite3 *db, const char *canon, const struct store_stat
 {
 	sqlite3_stmt *stmt =
 	        store_db_prepare(db,
-	                         "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq)"
-	                         " VALUES (?, ?, ?, ?)",
+	                         "INSERT INTO mailboxes (name, uidvalidity, uidnext, highestmodseq,"
+	                         " mailboxid, vanished_min_modseq) VALUES (?, ?, ?, ?,"
+	                         " 'M' || lower(hex(randomblob(12))), ?4)",
 	                         error_r);
 	if (stmt == NULL)
 		return -1;
@@ -315,8 +371,8 @@ int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 	sqlite3_stmt *stmt = store_db_prepare(
 	        db,
 	        "INSERT INTO messages (mailbox_id, uid, base, filename, size, vsize,"
-	        " internal_date, save_date, flags, modseq, eol_missing)"
-	        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	        " internal_date, save_date, flags, modseq, eol_missing, emailid)"
+	        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'E' || lower(hex(randomblob(12))))",
 	        error_r);
 	if (stmt == NULL)
 		return -1;

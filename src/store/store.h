@@ -31,7 +31,13 @@ enum store_error {
 	STORE_ERR_NOT_FOUND,   /* no such mailbox or message */
 	STORE_ERR_EXISTS,      /* mailbox already exists */
 	STORE_ERR_INVALID,     /* bad mailbox name or argument */
+	STORE_ERR_CANNOT,      /* not allowed on this mailbox (DELETE INBOX) */
+	STORE_ERR_HAS_CHILDREN, /* DELETE of a mailbox that has children */
+	STORE_ERR_LIMIT,       /* too many keywords in the mailbox */
 };
+
+/* RFC 8474 object ids: a letter and 24 lowercase hex digits, NUL-ended. */
+#define STORE_OBJECTID_SIZE 32
 
 /* System flags (IMAP \Seen ...), stored in the index and mirrored into the
  * Maildir file name (S R F T D). */
@@ -109,6 +115,8 @@ struct store_msg {
 	uint64_t modseq;
 	char *keywords;        /* space-separated, "" if none */
 	char *uidl;            /* stable unique id for POP3 UIDL (<= 70 chars) */
+	char emailid[STORE_OBJECTID_SIZE]; /* RFC 8474 EMAILID ("E" + 24 hex);
+	                        * a COPY or MOVE keeps it. THREADID is NIL. */
 };
 int store_msg_list(struct store *store, const char *mailbox,
 		   struct store_msg **msgs_r, size_t *count_r,
@@ -143,5 +151,159 @@ struct store_rebuild_report {
 };
 int store_rebuild(const char *root, struct store_rebuild_report *report_r,
 		  const char **error_r);
+
+/* ------------------------------------------------------------------
+ * IMAP support (issue 3). Mailbox names below are client names as for
+ * store_mailbox_create (validated, "INBOX" case-insensitive). Every
+ * function returns 0 on success (or 1/0 where said), -1 on error with
+ * *error_r (see "Errors" in docs/store.md: valid until the next failing
+ * store call) and, where it takes one, *err_r saying what kind.
+ * ------------------------------------------------------------------ */
+
+/* Keywords (IMAP user flags): atoms (RFC 9051 atom chars, no '\'), at most
+ * STORE_KEYWORD_MAX_LEN bytes; a mailbox knows at most STORE_KEYWORDS_MAX
+ * distinct ones (then STORE_ERR_LIMIT). Matched case-insensitively and
+ * stored with the spelling the mailbox first saw. Index-only: Maildir
+ * keyword letters are not used. */
+#define STORE_KEYWORD_MAX_LEN 100
+#define STORE_KEYWORDS_MAX 100
+
+/* Deletes a mailbox: its messages, folder and index rows. Refuses INBOX
+ * (STORE_ERR_CANNOT) and a mailbox with children (STORE_ERR_HAS_CHILDREN);
+ * STORE_ERR_NOT_FOUND when it does not exist. Crash-safe: once started it
+ * is completed by the next store_open. Subscriptions are kept (RFC 9051
+ * 6.3.9). A mailbox created later under the same name has a new
+ * UIDVALIDITY and a new MAILBOXID. */
+int store_mailbox_delete(struct store *store, const char *name, enum store_error *err_r,
+			 const char **error_r);
+/* Renames a mailbox and all its children (MAILBOXID, UIDVALIDITY, UIDs and
+ * subscriptions move with them). Renaming INBOX creates `to` and moves
+ * every INBOX message into it (like store_move), leaving INBOX empty; its
+ * children stay (RFC 9051 6.3.6). Refuses an existing target or a target
+ * child that exists (STORE_ERR_EXISTS), a target inside the source
+ * (STORE_ERR_INVALID). Crash-safe: once started it is completed by the
+ * next store_open. */
+int store_mailbox_rename(struct store *store, const char *from, const char *to,
+			 enum store_error *err_r, const char **error_r);
+/* Adds (subscribe true) or removes a name from the subscription list. The
+ * name need not exist (RFC 9051 6.3.9); it must be valid. Idempotent. */
+int store_mailbox_subscribe(struct store *store, const char *name, bool subscribe,
+			    enum store_error *err_r, const char **error_r);
+/* Subscribed names, sorted ("INBOX" first); free with store_names_free. */
+int store_mailbox_list_subscribed(struct store *store, char ***names_r, size_t *count_r,
+				  const char **error_r);
+
+struct store_mailbox_info {
+	char mailboxid[STORE_OBJECTID_SIZE]; /* RFC 8474 MAILBOXID ("M" + 24 hex) */
+	bool subscribed;
+	/* The expunge log is complete for changes after this MODSEQ: VANISHED
+	 * since a MODSEQ >= this is exact (see store_vanished_since). */
+	uint64_t vanished_min_modseq;
+};
+/* No sync: cheap, for LIST/STATUS. */
+int store_mailbox_info(struct store *store, const char *name, struct store_mailbox_info *info_r,
+		       enum store_error *err_r, const char **error_r);
+/* Every keyword the mailbox has seen (for FLAGS and PERMANENTFLAGS), in
+ * the order first seen; free with store_names_free. */
+int store_mailbox_keywords(struct store *store, const char *name, char ***keywords_r,
+			   size_t *count_r, enum store_error *err_r, const char **error_r);
+
+/* One message. Fills msg_r (free with store_msg_clear); 0, or -1 with
+ * STORE_ERR_NOT_FOUND when no such UID. No sync. */
+int store_msg_get(struct store *store, const char *mailbox, uint32_t uid, struct store_msg *msg_r,
+		  enum store_error *err_r, const char **error_r);
+void store_msg_clear(struct store_msg *msg);
+
+/* The cheap listing: UID, flags, keywords and MODSEQ of every message
+ * whose MODSEQ is > changedsince (0 = all), ascending UID. For SELECT,
+ * FETCH CHANGEDSINCE, SEARCH MODSEQ and the CONDSTORE part of QRESYNC.
+ * Syncs the mailbox first. */
+struct store_msg_flags {
+	uint32_t uid;
+	unsigned int flags;    /* enum store_flag */
+	uint64_t modseq;
+	const char *keywords;  /* space-separated, "" if none; owned by the array */
+};
+int store_msg_flags_list(struct store *store, const char *mailbox, uint64_t changedsince,
+			 struct store_msg_flags **msgs_r, size_t *count_r, enum store_error *err_r,
+			 const char **error_r);
+void store_msg_flags_free(struct store_msg_flags **msgs, size_t count);
+
+/* Inclusive UID ranges, ascending and coalesced. */
+struct store_uid_range {
+	uint32_t first, last;
+};
+/* UIDs expunged after modseq (RFC 7162 3.2.5.1, VANISHED (EARLIER)). When
+ * modseq < vanished_min_modseq (the log does not reach back that far, e.g.
+ * after an index rebuild) it returns every UID below UIDNEXT that does not
+ * exist now (a superset, which RFC 7162 allows); *exact_r says which.
+ * Free *ranges_r with free(). */
+int store_vanished_since(struct store *store, const char *mailbox, uint64_t modseq,
+			 struct store_uid_range **ranges_r, size_t *count_r, bool *exact_r,
+			 enum store_error *err_r, const char **error_r);
+/* Both at once, from one snapshot: changed messages (MODSEQ > modseq) and
+ * vanished UIDs as store_vanished_since. */
+int store_changes_since(struct store *store, const char *mailbox, uint64_t modseq,
+			struct store_msg_flags **changed_r, size_t *changed_count_r,
+			struct store_uid_range **vanished_r, size_t *vanished_count_r,
+			enum store_error *err_r, const char **error_r);
+
+/* A flag and keyword change (IMAP STORE). mode +1 adds, -1 removes, 0
+ * replaces; it applies to system flags when change_flags and to keywords
+ * when change_keywords (so STORE FLAGS (\Seen foo) sets both). With
+ * unchangedsince != 0, a message whose MODSEQ is > unchangedsince is left
+ * alone and reported in *modified_r (RFC 7162 3.1.3 MODIFIED). Each
+ * message that actually changes gets the same new MODSEQ; UIDs that do
+ * not exist are skipped. Keywords are validated before anything changes
+ * (STORE_ERR_INVALID, STORE_ERR_LIMIT). One transaction; the Maildir
+ * names follow the flags as for store_flags_update. */
+struct store_change {
+	int mode;
+	bool change_flags;
+	unsigned int flags;
+	bool change_keywords;
+	const char *const *keywords;
+	size_t keyword_count;
+	uint64_t unchangedsince;
+};
+/* modified_r may be NULL when unchangedsince is 0; else free() it. */
+int store_msgs_change(struct store *store, const char *mailbox, const uint32_t *uids, size_t count,
+		      const struct store_change *change, uint32_t **modified_r,
+		      size_t *modified_count_r, enum store_error *err_r, const char **error_r);
+/* Shorthands for store_msgs_change. */
+int store_keywords_update(struct store *store, const char *mailbox, const uint32_t *uids,
+			  size_t count, int mode, const char *const *keywords, size_t keyword_count,
+			  enum store_error *err_r, const char **error_r);
+int store_flags_update_unchanged_since(struct store *store, const char *mailbox,
+				       const uint32_t *uids, size_t count, int mode,
+				       unsigned int flags, uint64_t unchangedsince,
+				       uint32_t **failed_r, size_t *failed_count_r,
+				       const char **error_r);
+
+/* COPY and MOVE of any number of messages, atomic (all or none, also
+ * across a crash or SIGKILL at any moment: see "Copy and move" in
+ * docs/store.md). uids may be in any order and may name UIDs that do not
+ * exist (skipped). *dst_uids_r (free()) has count entries: the new UID of
+ * uids[i] in dst, or 0 when uids[i] does not exist. New UIDs are given in
+ * ascending order of the source UIDs (RFC 4315 COPYUID pairs them that
+ * way). Flags, keywords, internal date, EMAILID and the cache blob go
+ * along; the save date is now. Moving into the same mailbox gives new
+ * UIDs. COPY checks the quota (STORE_ERR_QUOTA). */
+int store_copy(struct store *store, const char *src, const uint32_t *uids, size_t count,
+	       const char *dst, uint32_t **dst_uids_r, enum store_error *err_r,
+	       const char **error_r);
+int store_move(struct store *store, const char *src, const uint32_t *uids, size_t count,
+	       const char *dst, uint32_t **dst_uids_r, enum store_error *err_r,
+	       const char **error_r);
+
+/* An opaque per-message blob (the IMAP server keeps its parsed MIME
+ * structure there). get: 1 and a malloc'd copy in *data_r (free()), 0
+ * when none is stored, -1 on error. set replaces it; setting it for a
+ * UID that does not exist is not an error (the message was expunged). The
+ * blob follows COPY and MOVE and goes with the message. */
+int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, void **data_r,
+			size_t *size_r, const char **error_r);
+int store_msg_cache_set(struct store *store, const char *mailbox, uint32_t uid, const void *data,
+			size_t size, const char **error_r);
 
 #endif
