@@ -334,7 +334,14 @@ int store_mailbox_insert(sqlite3 *db, const char *canon, const struct store_stat
 	if (store_db_step_done(db, stmt, error_r) < 0)
 		return -1;
 	*id_r = sqlite3_last_insert_rowid(db);
-	return 0;
+	/* a new mailbox starts subscribed, as every mailbox did before
+	 * subscriptions had their own table */
+	stmt = store_db_prepare(db, "INSERT OR IGNORE INTO subscriptions (name) VALUES (?)",
+	                        error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_text(stmt, 1, canon, -1, SQLITE_STATIC);
+	return store_db_step_done(db, stmt, error_r);
 }
 
 int store_mailbox_set_counters(sqlite3 *db, int64_t id, uint32_t uidnext, uint64_t highestmodseq,
@@ -412,4 +419,48 @@ int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char *
 	}
 	sqlite3_finalize(stmt);
 	return ret;
+}
+
+int store_mailbox_get_id(struct store *store, int64_t id, struct store_mailbox *mbox_r,
+                         const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(
+	        store->db, "SELECT " STORE_MAILBOX_COLUMNS " FROM mailboxes WHERE id = ?", error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, id);
+	int ret = sqlite3_step(stmt);
+	memset(mbox_r, 0, sizeof(*mbox_r));
+	if (ret == SQLITE_ROW) {
+		store_mailbox_from_row(store, stmt, mbox_r);
+		ret = 1;
+	} else if (ret == SQLITE_DONE) {
+		ret = 0;
+	} else {
+		*error_r = store_db_error(store->db, "read");
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+/* Journal commits must survive a power failure, not only a crash: the
+ * files they describe are fsync'd (WAL + synchronous=NORMAL alone would
+ * not fsync the commit). */
+void store_db_full_sync(sqlite3 *db, bool full)
+{
+	sqlite3_exec(db, full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", NULL, NULL,
+	             NULL);
+}
+
+/* Steps a prepared write statement once and resets it for reuse. */
+int store_db_run(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r)
+{
+	int ret = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	if (ret != SQLITE_DONE) {
+		*error_r = store_db_error(db, "write");
+		return -1;
+	}
+	return 0;
 }

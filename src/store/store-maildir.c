@@ -306,7 +306,10 @@ void store_tmp_cleanup(const char *dir, time_t now)
 		struct stat st;
 		if (de->d_name[0] == '.' || fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
-		if (S_ISREG(st.st_mode) && st.st_mtime < now - STORE_TMP_MAX_AGE)
+		/* a copy's hard link (another link exists) keeps its source's
+		 * old mtime: its age is its ctime */
+		if (S_ISREG(st.st_mode) && st.st_mtime < now - STORE_TMP_MAX_AGE &&
+		    (st.st_nlink == 1 || st.st_ctime < now - STORE_TMP_MAX_AGE))
 			unlinkat(dfd, de->d_name, 0);
 	}
 	closedir(d);

@@ -24,15 +24,20 @@ static void store_msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
 	msg->keywords = xstrdup((const char *)sqlite3_column_text(stmt, 7));
 	msg->uidl = store_uidl((const char *)sqlite3_column_text(stmt, 8));
 	msg->eol_missing = sqlite3_column_int(stmt, 9) != 0;
+	snprintf(msg->emailid, sizeof(msg->emailid), "%s",
+	         (const char *)sqlite3_column_text(stmt, 10));
 }
+
+#define STORE_MSG_COLUMNS                                                            \
+	"uid, size, vsize, internal_date, save_date, flags, modseq, keywords, base," \
+	" eol_missing, emailid"
 
 static int store_msg_select(struct store *store, int64_t mailbox_id, struct store_msg **msgs_r,
                             size_t *count_r, const char **error_r)
 {
 	sqlite3_stmt *stmt =
 	        store_db_prepare(store->db,
-	                         "SELECT uid, size, vsize, internal_date, save_date, flags, modseq,"
-	                         " keywords, base, eol_missing FROM messages WHERE mailbox_id = ?"
+	                         "SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?"
 	                         " ORDER BY uid",
 	                         error_r);
 	if (stmt == NULL)
@@ -70,6 +75,51 @@ int store_msg_list(struct store *store, const char *mailbox, struct store_msg **
 	if (ret < 0)
 		*err_r = STORE_ERR_TEMP;
 	return ret;
+}
+
+static int store_msg_select_one(struct store *store, int64_t mailbox_id, uint32_t uid,
+                                struct store_msg *msg_r, enum store_error *err_r,
+                                const char **error_r)
+{
+	sqlite3_stmt *stmt = store_db_prepare(store->db,
+	                                      "SELECT " STORE_MSG_COLUMNS
+	                                      " FROM messages WHERE mailbox_id = ? AND uid = ?",
+	                                      error_r);
+	if (stmt == NULL)
+		return -1;
+	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	sqlite3_bind_int64(stmt, 2, uid);
+	int ret = sqlite3_step(stmt);
+	if (ret == SQLITE_ROW) {
+		store_msg_from_row(stmt, msg_r);
+		*err_r = STORE_OK;
+		ret = 0;
+	} else {
+		*err_r = ret == SQLITE_DONE ? STORE_ERR_NOT_FOUND : STORE_ERR_TEMP;
+		*error_r =
+		        ret == SQLITE_DONE ? "no such message" : store_db_error(store->db, "read");
+		ret = -1;
+	}
+	sqlite3_finalize(stmt);
+	return ret;
+}
+
+int store_msg_get(struct store *store, const char *mailbox, uint32_t uid, struct store_msg *msg_r,
+                  enum store_error *err_r, const char **error_r)
+{
+	struct store_mailbox mbox;
+	memset(msg_r, 0, sizeof(*msg_r));
+	if (store_mailbox_lookup(store, mailbox, false, &mbox, err_r, error_r) < 0)
+		return -1;
+	int ret = store_msg_select_one(store, mbox.id, uid, msg_r, err_r, error_r);
+	store_mailbox_clear(&mbox);
+	return ret;
+}
+
+void store_msg_clear(struct store_msg *msg)
+{
+	xfree(msg->keywords);
+	xfree(msg->uidl);
 }
 
 void store_msg_list_free(struct store_msg **msgs, size_t count)
@@ -243,8 +293,8 @@ static int store_flags_update_one(struct store *store, struct store_mailbox *mbo
 /* Validates the name and brings the mailbox in step, then takes the write
  * lock and reads the row again under it. On success the transaction is
  * open and the caller commits or rolls back. */
-static int store_mailbox_begin(struct store *store, const char *name, struct store_mailbox *mbox_r,
-                               const char **error_r)
+int store_mailbox_begin(struct store *store, const char *name, struct store_mailbox *mbox_r,
+                        const char **error_r)
 {
 	enum store_error err;
 	if (store_mailbox_lookup(store, name, true, mbox_r, &err, error_r) < 0)
@@ -270,8 +320,8 @@ static int store_mailbox_begin(struct store *store, const char *name, struct sto
 }
 
 /* Saves the counters and commits; a commit failure overrides success. */
-static int store_mailbox_end(struct store *store, struct store_mailbox *mbox, int ret,
-                             const char **error_r)
+int store_mailbox_end(struct store *store, struct store_mailbox *mbox, int ret,
+                      const char **error_r)
 {
 	const char *error2;
 	if (store_mailbox_set_counters(store->db, mbox->id, mbox->uidnext, mbox->highestmodseq,

@@ -79,7 +79,8 @@ int store_name_normalize(const char *name, char **canon_r, const char **error_r)
 		memcpy(canon, "INBOX", 5);
 	char *folder = store_name_to_folder(canon);
 	bool bad = strlen(folder) > NAME_MAX || strcmp(folder, STORE_POP3_LOCK_FILE) == 0 ||
-	           strcmp(folder, STORE_REBUILD_LOCK_FILE) == 0;
+	           strcmp(folder, STORE_REBUILD_LOCK_FILE) == 0 ||
+	           strcmp(folder, STORE_NOTIFY_FILE) == 0;
 	free(folder);
 	if (bad) {
 		free(canon);

@@ -15,6 +15,7 @@
 #define STORE_UIDVALIDITY_FILE "yubin-uidvalidity"
 #define STORE_POP3_LOCK_FILE ".yubin-pop3.lock"
 #define STORE_REBUILD_LOCK_FILE ".yubin-rebuild.lock"
+#define STORE_NOTIFY_FILE ".yubin-notify" /* NOTIFY_FILE_NAME of src/notify */
 #define STORE_SCHEMA_VERSION 3
 #define STORE_BASE_MAX 70
 #define STORE_HOST_MAX 32
@@ -126,6 +127,10 @@ int store_message_insert(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
                          time_t save_date, const char **error_r);
 int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char **rel_r,
                            const char **error_r);
+int store_mailbox_get_id(struct store *store, int64_t id, struct store_mailbox *mbox_r,
+                         const char **error_r);
+void store_db_full_sync(sqlite3 *db, bool full);
+int store_db_run(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r);
 
 /* store.c */
 uint32_t store_uidvalidity_next(const char *root, uint32_t also_above, const char **error_r);
@@ -134,6 +139,54 @@ int store_mailbox_create_canon(struct store *store, const char *canon, enum stor
 int store_mailbox_lookup(struct store *store, const char *name, bool sync,
                          struct store_mailbox *mbox_r, enum store_error *err_r,
                          const char **error_r);
+
+/* store-msg.c */
+int store_mailbox_begin(struct store *store, const char *name, struct store_mailbox *mbox_r,
+                        const char **error_r);
+int store_mailbox_end(struct store *store, struct store_mailbox *mbox, int ret,
+                      const char **error_r);
+
+/* store-journal.c: journaled operations (docs/store.md, "Copy and move") */
+enum store_journal_kind {
+	STORE_JOURNAL_COPY = 1,
+	STORE_JOURNAL_MOVE = 2,
+	STORE_JOURNAL_DELETE = 3,
+	STORE_JOURNAL_RENAME = 4,
+};
+#define STORE_JOURNAL_PENDING 0
+#define STORE_JOURNAL_COMMITTED 1
+/* Exclusive lock for journaled operations and their recovery: the fd, -1
+ * on error, or -2 when !wait and another process holds it. */
+int store_journal_lock(struct store *store, bool wait, const char **error_r);
+void store_journal_unlock(int fd);
+/* With the lock held: finishes or rolls back every journal left by a
+ * process that died. */
+int store_journal_recover(struct store *store, const char **error_r);
+/* Recovers when no live process holds the lock (store_open). */
+int store_journal_try_recover(struct store *store, const char **error_r);
+/* Sorted bases of files a journal names in this mailbox: sync must not
+ * adopt them. */
+int store_journal_bases(struct store *store, int64_t mailbox_id, char ***bases_r,
+                        size_t *count_r, const char **error_r);
+int store_journal_add(struct store *store, int kind, int64_t src_id, int64_t dst_id,
+                      const char *from, const char *to, int64_t *id_r, const char **error_r);
+int store_journal_remove(struct store *store, int64_t id, const char **error_r);
+/* With the lock held: the transfer itself (canonical names). */
+int store_xfer_locked(struct store *store, bool move, const char *src, const uint32_t *uids,
+                      size_t count, const char *dst, uint32_t **dst_uids_r,
+                      enum store_error *err_r, const char **error_r);
+
+/* store-mailbox.c: roll-forward of a started delete or rename */
+int store_mailbox_finish_delete(struct store *store, int64_t journal_id, int64_t mailbox_id,
+                                const char *canon, const char **error_r);
+int store_mailbox_finish_rename(struct store *store, int64_t journal_id, const char *from,
+                                const char *to, const char **error_r);
+
+/* store-change.c */
+/* Registers each keyword of a space-separated list in the mailbox (no
+ * limit: used for copies). Inside the caller's transaction. */
+int store_keywords_register_text(struct store *store, int64_t mailbox_id, const char *text,
+                                 const char **error_r);
 
 /* store-quota.c */
 int store_quota_check(struct store *store, uint64_t size, const char **error_r);

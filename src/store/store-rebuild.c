@@ -330,10 +330,29 @@ static int store_rebuild_all(struct store *store, struct store_rebuild_report *r
 	return ret;
 }
 
+/* An interrupted copy, move, delete or rename is settled with the old
+ * index first (the lock is held): its journal goes with that index, and
+ * the files it names would otherwise be adopted twice. An index too
+ * damaged to open is skipped. */
+static void store_rebuild_recover(const char *root)
+{
+	struct store store = {.root = xstrdup(root)};
+	const char *error;
+	char *path = xasprintf("%s/%s", root, STORE_INDEX_FILE);
+	if (access(path, F_OK) == 0 && store_index_open(root, false, &store.db, &error) == 0) {
+		if (store_journal_recover(&store, &error) < 0)
+			log_warn("store rebuild journal recovery root=%s error=%s", root, error);
+		sqlite3_close(store.db);
+	}
+	free(path);
+	free(store.root);
+}
+
 static int store_rebuild_run(const char *root, struct store_rebuild_report *report_r,
                              const char **error_r)
 {
 	struct store store = {.root = xstrdup(root)};
+	store_rebuild_recover(root);
 	int ret = store_rebuild_move_aside(root, error_r);
 	if (ret == 0)
 		ret = store_index_open(root, true, &store.db, error_r);

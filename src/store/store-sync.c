@@ -32,6 +32,8 @@ struct store_sync {
 	struct store_mailbox *mbox;
 	struct store_sync_row *rows;
 	size_t row_count;
+	char **skip; /* sorted bases a journal names: never adopted */
+	size_t skip_count;
 	bool changed;
 };
 
@@ -219,6 +221,19 @@ static int store_sync_drop(struct store_sync *sync, const struct store_sync_row 
 	return 0;
 }
 
+static int store_sync_skip_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A file a copy or move journal names is that operation's business: a
+ * link not yet committed, or a moved message's source not yet unlinked. */
+static bool store_sync_skipped(const struct store_sync *sync, const char *base)
+{
+	return sync->skip_count > 0 && bsearch(&base, sync->skip, sync->skip_count,
+	                                       sizeof(*sync->skip), store_sync_skip_cmp) != NULL;
+}
+
 /* Walks the rows and files, both sorted by base. */
 static int store_sync_merge(struct store_sync *sync, struct store_file *files, size_t count,
                             const char **error_r)
@@ -235,6 +250,8 @@ static int store_sync_merge(struct store_sync *sync, struct store_file *files, s
 		                               : strcmp(sync->rows[r].base, files[f].fn.base);
 		if (cmp < 0)
 			ret = store_sync_drop(sync, &sync->rows[r++], error_r);
+		else if (cmp > 0 && store_sync_skipped(sync, files[f].fn.base))
+			f++;
 		else if (cmp > 0)
 			ret = store_sync_adopt(sync, &files[f++], error_r);
 		else
@@ -276,9 +293,14 @@ static int store_sync_locked(struct store *store, struct store_mailbox *mbox, in
 		qsort(files, count, sizeof(*files), store_sync_file_cmp);
 	int ret = store_sync_load_rows(&sync, error_r);
 	if (ret == 0)
+		ret = store_journal_bases(store, mbox->id, &sync.skip, &sync.skip_count, error_r);
+	if (ret == 0)
 		ret = store_sync_merge(&sync, files, count, error_r);
 	store_files_free(files, count);
 	store_sync_rows_free(&sync);
+	for (size_t i = 0; i < sync.skip_count; i++)
+		free(sync.skip[i]);
+	free(sync.skip);
 	if (ret == 0 && sync.changed) {
 		/* a rebuild must not go below these counters */
 		struct store_state state = {mbox->uidvalidity, mbox->uidnext, mbox->highestmodseq};

@@ -180,7 +180,8 @@ int store_open(const char *root, struct store **store_r, const char **error_r)
 		return -1;
 	}
 	store_cleanup_tmp(store);
-	if (store_sync_all(store, error_r) < 0) {
+	/* before sync: files of an interrupted copy or move are settled first */
+	if (store_journal_try_recover(store, error_r) < 0 || store_sync_all(store, error_r) < 0) {
 		store_close(&store);
 		return -1;
 	}

@@ -251,8 +251,9 @@ int store_changes_since(struct store *store, const char *mailbox, uint64_t modse
 /* A flag and keyword change (IMAP STORE). mode +1 adds, -1 removes, 0
  * replaces; it applies to system flags when change_flags and to keywords
  * when change_keywords (so STORE FLAGS (\Seen foo) sets both). With
- * unchangedsince != 0, a message whose MODSEQ is > unchangedsince is left
- * alone and reported in *modified_r (RFC 7162 3.1.3 MODIFIED). Each
+ * conditional set, a message whose MODSEQ is > unchangedsince is left
+ * alone and reported in *modified_r (RFC 7162 3.1.3 MODIFIED;
+ * UNCHANGEDSINCE 0 is conditional with 0: every message fails). Each
  * message that actually changes gets the same new MODSEQ; UIDs that do
  * not exist are skipped. Keywords are validated before anything changes
  * (STORE_ERR_INVALID, STORE_ERR_LIMIT). One transaction; the Maildir
@@ -264,9 +265,10 @@ struct store_change {
 	bool change_keywords;
 	const char *const *keywords;
 	size_t keyword_count;
+	bool conditional;
 	uint64_t unchangedsince;
 };
-/* modified_r may be NULL when unchangedsince is 0; else free() it. */
+/* modified_r may be NULL unless conditional; free() *modified_r. */
 int store_msgs_change(struct store *store, const char *mailbox, const uint32_t *uids, size_t count,
 		      const struct store_change *change, uint32_t **modified_r,
 		      size_t *modified_count_r, enum store_error *err_r, const char **error_r);
