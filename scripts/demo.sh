@@ -24,13 +24,17 @@ cat <<MSG
 yubin demo — data in $dir/, config $conf
   account   demo@example.test   password $password
   POP3      127.0.0.1:2110 (STLS)       POP3S  127.0.0.1:2995 (TLS)
+  IMAP      127.0.0.1:2143 (STARTTLS)   IMAPS  127.0.0.1:2993 (TLS)
   certificate: self-signed for localhost ($dir/data/tls/cert.pem)
 
   curl:        curl -k --ssl-reqd pop3://127.0.0.1:2110/ -u 'demo@example.test:$password'
                curl -k pop3s://127.0.0.1:2995/1 -u 'demo@example.test:$password'
+               curl -k imaps://127.0.0.1:2993/INBOX -u 'demo@example.test:$password'
+               curl -k 'imaps://127.0.0.1:2993/INBOX;UID=1' -u 'demo@example.test:$password'
   Thunderbird: incoming POP3, server 127.0.0.1, port 2995, SSL/TLS, normal password,
                user demo@example.test (accept the self-signed certificate)
   mutt:        mutt -f 'pops://demo%40example.test@127.0.0.1:2995/'
+               mutt -f 'imaps://demo%40example.test@127.0.0.1:2993/INBOX'
   more mail:   echo 'Subject: hi' | $yubin -c $conf deliver demo@example.test
 
 Serving in the foreground; Ctrl-C stops.

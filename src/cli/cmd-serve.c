@@ -1,10 +1,12 @@
 /* yubin serve: run the server in the foreground (lib/server.h). */
 #include "cli/cli.h"
+#include "imap/imap.h"
 #include "lib/server.h"
 #include "pop3/pop3.h"
 
 static const struct protocol *const serve_protocols[] = {
         &pop3_protocol,
+        &imap_protocol,
         NULL,
 };
 

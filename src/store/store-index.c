@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "lib/xmalloc.h"
+#include "notify/notify.h"
 
 #define STORE_BUSY_TIMEOUT_MS 10000
 
@@ -193,6 +194,25 @@ static int store_db_migrate(sqlite3 *db, const char **error_r)
 	return store_db_commit(db, error_r);
 }
 
+/* Runs after every commit on this handle, once the write lock is released
+ * (WAL mode): the moment to tell sessions on other workers and processes
+ * that the account changed. Registering it turns off SQLite's automatic
+ * checkpoint, so it checkpoints as that would (at 1000 WAL pages). */
+static int store_index_committed(void *ctx, sqlite3 *db, const char *schema, int wal_pages)
+{
+	(void)ctx;
+	const char *path = sqlite3_db_filename(db, schema);
+	const char *slash = path != NULL ? strrchr(path, '/') : NULL;
+	if (slash != NULL) {
+		char *root = xstrndup(path, (size_t)(slash - path));
+		notify_account_changed(root);
+		free(root);
+	}
+	if (wal_pages >= 1000)
+		(void)sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+	return SQLITE_OK;
+}
+
 int store_index_open(const char *root, bool create, sqlite3 **db_r, const char **error_r)
 {
 	char *path = xasprintf("%s/%s", root, STORE_INDEX_FILE);
@@ -219,6 +239,7 @@ int store_index_open(const char *root, bool create, sqlite3 **db_r, const char *
 		sqlite3_close(db);
 		return -1;
 	}
+	sqlite3_wal_hook(db, store_index_committed, NULL);
 	*db_r = db;
 	return 0;
 }

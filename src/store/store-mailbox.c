@@ -234,8 +234,7 @@ static int store_rename_rows(struct store *store, int64_t journal_id, char **old
 {
 	static const char *const sqls[] = {
 	        "UPDATE mailboxes SET name = ?2 WHERE name = ?1",
-	        ("INSERT OR IGNORE INTO subscriptions (name)"
-	         " SELECT ?2 FROM subscriptions WHERE name = ?1"),
+	        "INSERT OR IGNORE INTO subscriptions (name) SELECT ?2 FROM subscriptions WHERE name = ?1",
 	        "DELETE FROM subscriptions WHERE name = ?1",
 	};
 	if (store_db_begin(store->db, error_r) < 0)

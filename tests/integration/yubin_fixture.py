@@ -193,6 +193,8 @@ class YubinServer:
         self.proc = None
         self.pop3_port = free_port()
         self.pop3s_port = free_port()
+        self.imap_port = free_port()
+        self.imaps_port = free_port()
         if not Path(self.bin).exists():
             raise AssertionError(
                 "yubin binary %s does not exist: build it (make, or "
@@ -214,6 +216,12 @@ class YubinServer:
                            r"\g<1>%d" % self.pop3s_port, text)
         assert n1 == 1 and n2 == 1, (
             "init config lacks `port = 2110` / `port = 2995`:\n" + text)
+        text, n3 = re.subn(r"(?m)^(\s*port\s*=\s*)2143\s*$",
+                           r"\g<1>%d" % self.imap_port, text)
+        text, n4 = re.subn(r"(?m)^(\s*port\s*=\s*)2993\s*$",
+                           r"\g<1>%d" % self.imaps_port, text)
+        assert n3 == 1 and n4 == 1, (
+            "init config lacks `port = 2143` / `port = 2993`:\n" + text)
         text = set_option(text, "log", "target", str(self.log))
         for section, kv in overrides.items():
             for key, value in kv.items():
@@ -288,7 +296,8 @@ class YubinServer:
 
     def wait_listening(self, timeout=10):
         deadline = time.monotonic() + timeout
-        pending = {self.pop3_port, self.pop3s_port}
+        pending = {self.pop3_port, self.pop3s_port, self.imap_port,
+                   self.imaps_port}
         while pending:
             if self.proc.poll() is not None:
                 raise AssertionError("yubin serve exited with %s before "

@@ -1,0 +1,196 @@
+/* FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516 BINARY): the items are
+ * parsed here into struct imap_fetch_item, then imap-fetch.c streams the
+ * reply. */
+#include "imap/imap-fetch.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "lib/xmalloc.h"
+
+/* Simple items and the RFC822 forms, which are sections under other names. */
+static const struct {
+	const char *name;
+	enum imap_fetch_kind kind;
+	enum mime_section_kind section;
+	bool peek;
+} imap_fetch_atoms[] = {
+        {"FLAGS", IMAP_FETCH_FLAGS, MIME_SECTION_ALL, true},
+        {"UID", IMAP_FETCH_UID, MIME_SECTION_ALL, true},
+        {"INTERNALDATE", IMAP_FETCH_INTERNALDATE, MIME_SECTION_ALL, true},
+        {"RFC822.SIZE", IMAP_FETCH_RFC822_SIZE, MIME_SECTION_ALL, true},
+        {"ENVELOPE", IMAP_FETCH_ENVELOPE, MIME_SECTION_ALL, true},
+        {"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE, MIME_SECTION_ALL, true},
+        {"BODY", IMAP_FETCH_BODY, MIME_SECTION_ALL, true},
+        {"RFC822", IMAP_FETCH_SECTION, MIME_SECTION_ALL, false},
+        {"RFC822.HEADER", IMAP_FETCH_SECTION, MIME_SECTION_HEADER, true},
+        {"RFC822.TEXT", IMAP_FETCH_SECTION, MIME_SECTION_TEXT, false},
+};
+
+static const struct {
+	const char *name;
+	const char *const *items;
+} imap_fetch_macros[] = {
+        {"ALL", (const char *const[]){"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", NULL}},
+        {"FAST", (const char *const[]){"FLAGS", "INTERNALDATE", "RFC822.SIZE", NULL}},
+        {"FULL",
+         (const char *const[]){"FLAGS", "INTERNALDATE", "RFC822.SIZE", "ENVELOPE", "BODY", NULL}},
+};
+
+static const enum mime_section_kind imap_section_kinds[] = {
+        [IMAP_SECTION_NONE] = MIME_SECTION_ALL,
+        [IMAP_SECTION_HEADER] = MIME_SECTION_HEADER,
+        [IMAP_SECTION_HEADER_FIELDS] = MIME_SECTION_HEADER_FIELDS,
+        [IMAP_SECTION_HEADER_FIELDS_NOT] = MIME_SECTION_HEADER_FIELDS_NOT,
+        [IMAP_SECTION_TEXT] = MIME_SECTION_TEXT,
+        [IMAP_SECTION_MIME] = MIME_SECTION_MIME,
+};
+
+static struct imap_fetch_item *imap_fetch_item_new(struct imap_fetch *f, enum imap_fetch_kind kind)
+{
+	f->items = xreallocarray(f->items, f->item_count + 1, sizeof(f->items[0]));
+	struct imap_fetch_item *item = &f->items[f->item_count++];
+	memset(item, 0, sizeof(*item));
+	item->kind = kind;
+	item->peek = true;
+	return item;
+}
+
+static bool imap_fetch_has(const struct imap_fetch *f, enum imap_fetch_kind kind)
+{
+	for (unsigned int i = 0; i < f->item_count; i++) {
+		if (f->items[i].kind == kind)
+			return true;
+	}
+	return false;
+}
+
+static int imap_fetch_atom(struct imap_fetch *f, const char *name)
+{
+	for (size_t i = 0; i < sizeof(imap_fetch_atoms) / sizeof(imap_fetch_atoms[0]); i++) {
+		if (strcasecmp(name, imap_fetch_atoms[i].name) != 0)
+			continue;
+		struct imap_fetch_item *item = imap_fetch_item_new(f, imap_fetch_atoms[i].kind);
+		item->peek = imap_fetch_atoms[i].peek;
+		item->section.kind = imap_fetch_atoms[i].section;
+		item->name = xstrdup(imap_fetch_atoms[i].name);
+		return 0;
+	}
+	return -1;
+}
+
+static int imap_fetch_section_item(struct imap_fetch *f, const struct imap_arg *arg)
+{
+	const struct imap_section *sec = arg->section;
+	const char *name = arg->str;
+	enum imap_fetch_kind kind = IMAP_FETCH_SECTION;
+	if (strncasecmp(name, "BINARY.SIZE", 11) == 0)
+		kind = IMAP_FETCH_BINARY_SIZE;
+	else if (strncasecmp(name, "BINARY", 6) == 0)
+		kind = IMAP_FETCH_BINARY;
+	struct imap_fetch_item *item = imap_fetch_item_new(f, kind);
+	item->peek = strcasecmp(name, "BODY.PEEK") == 0 || strcasecmp(name, "BINARY.PEEK") == 0 ||
+	             kind == IMAP_FETCH_BINARY_SIZE;
+	for (unsigned int i = 0; i < sec->part_count; i++)
+		item->section.path[i] = sec->parts[i];
+	item->section.path_len = sec->part_count;
+	item->section.kind = imap_section_kinds[sec->text];
+	item->section.fields = xcalloc(sec->field_count + 1, sizeof(char *));
+	for (unsigned int i = 0; i < sec->field_count; i++)
+		item->section.fields[i] = xstrdup(sec->fields[i]);
+	item->section.field_count = sec->field_count;
+	item->has_partial = sec->has_partial;
+	item->partial_offset = sec->partial_offset;
+	item->partial_length = sec->partial_length;
+	struct buf out = BUF_INIT(0);
+	imap_write_section(&out,
+	                   kind == IMAP_FETCH_SECTION  ? "BODY"
+	                   : kind == IMAP_FETCH_BINARY ? "BINARY"
+	                                               : "BINARY.SIZE",
+	                   sec, true);
+	item->name = buf_steal(&out);
+	return 0;
+}
+
+static int imap_fetch_parse_one(struct imap_fetch *f, const struct imap_arg *arg, bool in_list)
+{
+	const char *name;
+	if (arg->type == IMAP_ARG_SECTION)
+		return imap_fetch_section_item(f, arg);
+	if (!imap_arg_get_atom(arg, &name))
+		return -1;
+	for (size_t i = 0; !in_list && i < sizeof(imap_fetch_macros) / sizeof(imap_fetch_macros[0]);
+	     i++) {
+		if (strcasecmp(name, imap_fetch_macros[i].name) != 0)
+			continue;
+		for (const char *const *m = imap_fetch_macros[i].items; *m != NULL; m++)
+			imap_fetch_atom(f, *m);
+		return 0;
+	}
+	return imap_fetch_atom(f, name);
+}
+
+static int imap_fetch_parse(struct imap_fetch *f, const struct imap_arg *arg)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+	if (arg->type != IMAP_ARG_LIST)
+		return imap_fetch_parse_one(f, arg, false);
+	if (!imap_arg_get_list(arg, &list, &n) || n == 0)
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_fetch_parse_one(f, &list[i], true) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* What the items need from each message. */
+static void imap_fetch_needs(struct imap_fetch *f)
+{
+	for (unsigned int i = 0; i < f->item_count; i++) {
+		const struct imap_fetch_item *item = &f->items[i];
+		bool whole = item->kind == IMAP_FETCH_SECTION && item->section.path_len == 0 &&
+		             item->section.kind == MIME_SECTION_ALL;
+		if (item->kind >= IMAP_FETCH_ENVELOPE && !whole)
+			f->need_parts = true;
+		if (item->kind >= IMAP_FETCH_SECTION)
+			f->need_file = true;
+		if (item->kind >= IMAP_FETCH_SECTION && !item->peek)
+			f->sets_seen = true;
+		if (item->kind == IMAP_FETCH_FLAGS)
+			f->has_flags = true;
+	}
+}
+
+/* UID FETCH always returns the UID, first. */
+static void imap_fetch_add_uid(struct imap_fetch *f)
+{
+	if (imap_fetch_has(f, IMAP_FETCH_UID))
+		return;
+	imap_fetch_item_new(f, IMAP_FETCH_UID);
+	struct imap_fetch_item uid = f->items[f->item_count - 1];
+	memmove(&f->items[1], &f->items[0], (f->item_count - 1) * sizeof(f->items[0]));
+	f->items[0] = uid;
+}
+
+IMAP_HANDLER(imap_cmd_fetch)
+{
+	struct imap_fetch *f = xcalloc(1, sizeof(*f));
+	if (count != 2 || imap_fetch_parse(f, &args[1]) < 0) {
+		imap_fetch_items_free(f);
+		free(f);
+		imap_bad(sess, "Invalid FETCH arguments");
+		return;
+	}
+	if (imap_mailbox_seqset(sess, &args[0], &f->idx, &f->idx_count) < 0) {
+		imap_fetch_items_free(f);
+		free(f);
+		return;
+	}
+	if (sess->uid)
+		imap_fetch_add_uid(f);
+	imap_fetch_needs(f);
+	imap_fetch_start(sess, f);
+}

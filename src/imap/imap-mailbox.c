@@ -1,0 +1,326 @@
+/* Mailbox names on the wire, the selected mailbox as the session sees it
+ * (message sequence numbers, changes by other sessions), flags, and the
+ * per-session cache of parsed MIME trees. */
+#include "imap/imap-private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "imap/imap-utf7.h"
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/xmalloc.h"
+#include "mime/mime.h"
+
+#define IMAP_NAME_MAX 1024
+
+static const struct {
+	const char *name;
+	unsigned int flag;
+} imap_system_flags[] = {
+        {"\\Answered", STORE_FLAG_ANSWERED}, {"\\Flagged", STORE_FLAG_FLAGGED},
+        {"\\Deleted", STORE_FLAG_DELETED},   {"\\Seen", STORE_FLAG_SEEN},
+        {"\\Draft", STORE_FLAG_DRAFT},
+};
+
+unsigned int imap_flag_parse(const char *name)
+{
+	for (size_t i = 0; i < sizeof(imap_system_flags) / sizeof(imap_system_flags[0]); i++) {
+		if (strcasecmp(imap_system_flags[i].name, name) == 0)
+			return imap_system_flags[i].flag;
+	}
+	return 0;
+}
+
+void imap_flags_write(struct buf *out, unsigned int flags)
+{
+	bool first = true;
+	buf_append_char(out, '(');
+	for (size_t i = 0; i < sizeof(imap_system_flags) / sizeof(imap_system_flags[0]); i++) {
+		if ((flags & imap_system_flags[i].flag) == 0)
+			continue;
+		if (!first)
+			buf_append_char(out, ' ');
+		buf_append_str(out, imap_system_flags[i].name);
+		first = false;
+	}
+	buf_append_char(out, ')');
+}
+
+/* ---- names ---- */
+
+char *imap_mailbox_from_client(struct imap_session *sess, const char *name, const char **error_r)
+{
+	struct buf out = BUF_INIT(IMAP_NAME_MAX);
+	if (sess->utf8) {
+		if (!imap_utf8_is_valid(name, strlen(name)) || buf_append_str(&out, name) < 0) {
+			buf_free(&out);
+			*error_r = "Mailbox name is not valid UTF-8";
+			return NULL;
+		}
+	} else if (imap_utf7_to_utf8(name, &out) < 0) {
+		buf_free(&out);
+		*error_r = "Mailbox name is not valid modified UTF-7";
+		return NULL;
+	}
+	char *utf8 = buf_steal(&out);
+	if (utf8 == NULL)
+		utf8 = xstrdup("");
+	if (strcasecmp(utf8, "INBOX") == 0)
+		memcpy(utf8, "INBOX", 5);
+	else if (strncasecmp(utf8, "INBOX/", 6) == 0)
+		memcpy(utf8, "INBOX", 5);
+	return utf8;
+}
+
+char *imap_mailbox_to_client(struct imap_session *sess, const char *name)
+{
+	struct buf out = BUF_INIT(0);
+	if (sess->utf8 || imap_utf8_to_utf7(name, &out) < 0) {
+		buf_reset(&out);
+		buf_append_str(&out, name);
+	}
+	char *s = buf_steal(&out);
+	return s != NULL ? s : xstrdup("");
+}
+
+/* ---- the selected view ---- */
+
+void imap_mailbox_free(struct imap_mailbox **mboxp)
+{
+	struct imap_mailbox *mbox = *mboxp;
+	if (mbox == NULL)
+		return;
+	store_msg_list_free(&mbox->msgs, mbox->count);
+	free(mbox->name);
+	free(mbox);
+	*mboxp = NULL;
+}
+
+void imap_mailbox_remove(struct imap_mailbox *mbox, size_t idx)
+{
+	free(mbox->msgs[idx].keywords);
+	free(mbox->msgs[idx].uidl);
+	memmove(&mbox->msgs[idx], &mbox->msgs[idx + 1],
+	        (mbox->count - idx - 1) * sizeof(mbox->msgs[0]));
+	mbox->count--;
+}
+
+ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
+{
+	size_t lo = 0, hi = mbox->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mbox->msgs[mid].uid == uid)
+			return (ssize_t)mid;
+		if (mbox->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void imap_sync_flags(struct imap_session *sess, struct store_msg *old,
+                            const struct store_msg *cur, size_t seq)
+{
+	if (old->flags == cur->flags)
+		return;
+	old->flags = cur->flags;
+	old->modseq = cur->modseq;
+	struct buf line = BUF_INIT(0);
+	buf_printf(&line, "%zu FETCH (FLAGS ", seq);
+	imap_flags_write(&line, cur->flags);
+	if (sess->uid)
+		buf_printf(&line, " UID %" PRIu32, cur->uid);
+	buf_append_char(&line, ')');
+	imap_untagged(sess, "%s", buf_str(&line));
+	buf_free(&line);
+}
+
+/* Walks the old view from the end so that each EXPUNGE names the number
+ * the client has at that moment. Messages that are gone stay in the view
+ * when expunges may not be reported yet. */
+static void imap_sync_expunges(struct imap_session *sess, const struct store_msg *cur,
+                               size_t cur_count, bool allow_expunge)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	size_t j = cur_count;
+	for (size_t i = mbox->count; i-- > 0;) {
+		while (j > 0 && cur[j - 1].uid > mbox->msgs[i].uid)
+			j--;
+		if (j > 0 && cur[j - 1].uid == mbox->msgs[i].uid) {
+			imap_sync_flags(sess, &mbox->msgs[i], &cur[j - 1], i + 1);
+			continue;
+		}
+		if (!allow_expunge)
+			continue;
+		imap_untagged(sess, "%zu EXPUNGE", i + 1);
+		imap_mailbox_remove(mbox, i);
+	}
+}
+
+/* Appends the messages with UIDs above the view's last one. */
+static void imap_sync_new(struct imap_session *sess, struct store_msg *cur, size_t cur_count)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	uint32_t last = mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0;
+	size_t first = cur_count;
+	while (first > 0 && cur[first - 1].uid > last)
+		first--;
+	if (first == cur_count)
+		return;
+	size_t add = cur_count - first;
+	mbox->msgs = xreallocarray(mbox->msgs, mbox->count + add, sizeof(mbox->msgs[0]));
+	for (size_t k = 0; k < add; k++) {
+		mbox->msgs[mbox->count + k] = cur[first + k];
+		cur[first + k].keywords = NULL;
+		cur[first + k].uidl = NULL;
+	}
+	mbox->count += add;
+	imap_untagged(sess, "%zu EXISTS", mbox->count);
+}
+
+void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge)
+{
+	struct store_msg *cur = NULL;
+	size_t cur_count = 0;
+	enum store_error err;
+	const char *error;
+	if (store_msg_list(sess->store, sess->mbox->name, &cur, &cur_count, &err, &error) < 0) {
+		log_warn("imap session=%s user=%s event=sync_failed mailbox=\"%s\" error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), sess->mbox->name, error);
+		return;
+	}
+	imap_sync_expunges(sess, cur, cur_count, allow_expunge);
+	imap_sync_new(sess, cur, cur_count);
+	store_msg_list_free(&cur, cur_count);
+}
+
+/* ---- sequence sets ---- */
+
+static void imap_seqset_collect(struct imap_session *sess, const struct imap_seqset *set,
+                                size_t **idx_r, size_t *count_r)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	size_t *idx = xcalloc(mbox->count + 1, sizeof(size_t));
+	size_t n = 0;
+	for (size_t i = 0; i < mbox->count; i++) {
+		uint32_t num = sess->uid ? mbox->msgs[i].uid : (uint32_t)(i + 1);
+		if (imap_seqset_contains(set, num))
+			idx[n++] = i;
+	}
+	*idx_r = idx;
+	*count_r = n;
+}
+
+int imap_mailbox_seqset(struct imap_session *sess, const struct imap_arg *arg, size_t **idx_r,
+                        size_t *count_r)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	struct imap_seqset set;
+	const char *error;
+	if (imap_arg_get_seqset(arg, &set, &error) < 0 || set.saved) {
+		if (set.saved)
+			error = "$ is not supported";
+		imap_seqset_free(&set);
+		imap_bad(sess, error);
+		return -1;
+	}
+	uint32_t max = 0;
+	if (mbox->count > 0)
+		max = sess->uid ? mbox->msgs[mbox->count - 1].uid : (uint32_t)mbox->count;
+	/* RFC 9051 6.4.8: a message number beyond the view is an error. */
+	if (!sess->uid && set.count > 0 && !set.has_star) {
+		for (unsigned int i = 0; i < set.count; i++) {
+			if (set.ranges[i].last > max || set.ranges[i].first > max) {
+				imap_seqset_free(&set);
+				imap_bad(sess, "Invalid message sequence number");
+				return -1;
+			}
+		}
+	}
+	imap_seqset_resolve(&set, max);
+	imap_seqset_collect(sess, &set, idx_r, count_r);
+	imap_seqset_free(&set);
+	return 0;
+}
+
+/* ---- parsed MIME trees ---- */
+
+static void imap_cache_entry_free(struct imap_part_cache_entry *e)
+{
+	mime_part_free(&e->root);
+	xfree(e->mailbox);
+	e->uid = 0;
+}
+
+void imap_part_cache_clear(struct imap_session *sess)
+{
+	for (size_t i = 0; i < IMAP_PART_CACHE; i++)
+		imap_cache_entry_free(&sess->cache[i]);
+}
+
+static struct mime_part *imap_parse_fd(int fd, const char **error_r)
+{
+	struct mime_parser *parser = mime_parser_create(NULL);
+	char *chunk = xmalloc(IMAP_READ_CHUNK);
+	ssize_t n;
+	while ((n = read(fd, chunk, IMAP_READ_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			*error_r = strerror(errno);
+			free(chunk);
+			mime_parser_destroy(&parser);
+			return NULL;
+		}
+		mime_parser_feed(parser, chunk, (size_t)n);
+	}
+	free(chunk);
+	return mime_parser_finish(&parser);
+}
+
+static struct imap_part_cache_entry *imap_cache_lookup(struct imap_session *sess, uint32_t uid)
+{
+	struct imap_part_cache_entry *oldest = &sess->cache[0];
+	for (size_t i = 0; i < IMAP_PART_CACHE; i++) {
+		struct imap_part_cache_entry *e = &sess->cache[i];
+		if (e->root != NULL && e->uid == uid && e->uidvalidity == sess->mbox->uidvalidity &&
+		    strcmp(e->mailbox, sess->mbox->name) == 0) {
+			e->used = ++sess->cache_clock;
+			return e;
+		}
+		if (e->used < oldest->used)
+			oldest = e;
+	}
+	imap_cache_entry_free(oldest);
+	return oldest;
+}
+
+const struct mime_part *imap_message_parts(struct imap_session *sess, const struct store_msg *msg,
+                                           enum store_error *err_r, const char **error_r)
+{
+	struct imap_part_cache_entry *e = imap_cache_lookup(sess, msg->uid);
+	if (e->root != NULL)
+		return e->root;
+	int fd = store_msg_open(sess->store, sess->mbox->name, msg->uid, err_r, error_r);
+	if (fd < 0)
+		return NULL;
+	struct mime_part *root = imap_parse_fd(fd, error_r);
+	close(fd);
+	if (root == NULL) {
+		*err_r = STORE_ERR_TEMP;
+		return NULL;
+	}
+	e->root = root;
+	e->uid = msg->uid;
+	e->uidvalidity = sess->mbox->uidvalidity;
+	e->mailbox = xstrdup(sess->mbox->name);
+	e->used = ++sess->cache_clock;
+	return root;
+}

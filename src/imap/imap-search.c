@@ -1,0 +1,613 @@
+/* SEARCH keys (RFC 9051 6.4.4): parsed into a tree, then matched message
+ * by message. Header keys compare the decoded field (RFC 2047) and BODY /
+ * TEXT the decoded text of every text part (mime_text), both without
+ * regard to ASCII case. Correct, not fast: the files are read for each
+ * search (a full-text index comes later). */
+#include "imap/imap-private.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "lib/conn.h"
+#include "lib/log.h"
+#include "lib/strnum.h"
+#include "lib/xmalloc.h"
+#include "mime/mime.h"
+
+/* Decoded text kept per part while BODY/TEXT is matched. */
+#define IMAP_SEARCH_TEXT_MAX (64 * 1024 * 1024)
+
+enum imap_key_type {
+	KEY_ALL,
+	KEY_AND,
+	KEY_OR,
+	KEY_NOT,
+	KEY_SEQSET,
+	KEY_UIDSET,
+	KEY_FLAG,
+	KEY_UNFLAG,
+	KEY_NEW,
+	KEY_OLD,
+	KEY_RECENT,
+	KEY_NONE,
+	KEY_LARGER,
+	KEY_SMALLER,
+	KEY_BEFORE,
+	KEY_ON,
+	KEY_SINCE,
+	KEY_SENTBEFORE,
+	KEY_SENTON,
+	KEY_SENTSINCE,
+	KEY_HEADER,
+	KEY_BODY,
+	KEY_TEXT,
+};
+
+struct imap_key {
+	enum imap_key_type type;
+	struct imap_key *children; /* AND, OR, NOT */
+	struct imap_key *next;
+	unsigned int flag;
+	uint64_t num;
+	time_t date;
+	char *field, *value; /* HEADER; BODY/TEXT use value */
+	struct imap_seqset set;
+};
+
+struct imap_search {
+	struct imap_key *root;
+};
+
+/* What one message's match needs, loaded when first asked for. */
+struct imap_search_msg {
+	struct imap_session *sess;
+	size_t idx;
+	const struct store_msg *msg;
+	int fd;
+	const struct mime_part *root;
+	struct buf header;
+	bool header_loaded;
+	bool failed;
+};
+
+/* ---- keys that take no argument or one ---- */
+
+enum imap_key_arg { ARG_NONE, ARG_STRING, ARG_NUMBER, ARG_DATE, ARG_HEADER };
+
+static const struct {
+	const char *name;
+	enum imap_key_type type;
+	enum imap_key_arg arg;
+	unsigned int flag;
+	const char *field;
+} imap_keys[] = {
+        {"ALL", KEY_ALL, ARG_NONE, 0, NULL},
+        {"ANSWERED", KEY_FLAG, ARG_NONE, STORE_FLAG_ANSWERED, NULL},
+        {"DELETED", KEY_FLAG, ARG_NONE, STORE_FLAG_DELETED, NULL},
+        {"DRAFT", KEY_FLAG, ARG_NONE, STORE_FLAG_DRAFT, NULL},
+        {"FLAGGED", KEY_FLAG, ARG_NONE, STORE_FLAG_FLAGGED, NULL},
+        {"SEEN", KEY_FLAG, ARG_NONE, STORE_FLAG_SEEN, NULL},
+        {"UNANSWERED", KEY_UNFLAG, ARG_NONE, STORE_FLAG_ANSWERED, NULL},
+        {"UNDELETED", KEY_UNFLAG, ARG_NONE, STORE_FLAG_DELETED, NULL},
+        {"UNDRAFT", KEY_UNFLAG, ARG_NONE, STORE_FLAG_DRAFT, NULL},
+        {"UNFLAGGED", KEY_UNFLAG, ARG_NONE, STORE_FLAG_FLAGGED, NULL},
+        {"UNSEEN", KEY_UNFLAG, ARG_NONE, STORE_FLAG_SEEN, NULL},
+        {"NEW", KEY_NEW, ARG_NONE, 0, NULL},
+        {"OLD", KEY_OLD, ARG_NONE, 0, NULL},
+        {"RECENT", KEY_RECENT, ARG_NONE, 0, NULL},
+        {"KEYWORD", KEY_NONE, ARG_STRING, 0, NULL},
+        {"UNKEYWORD", KEY_ALL, ARG_STRING, 0, NULL},
+        {"LARGER", KEY_LARGER, ARG_NUMBER, 0, NULL},
+        {"SMALLER", KEY_SMALLER, ARG_NUMBER, 0, NULL},
+        {"BEFORE", KEY_BEFORE, ARG_DATE, 0, NULL},
+        {"ON", KEY_ON, ARG_DATE, 0, NULL},
+        {"SINCE", KEY_SINCE, ARG_DATE, 0, NULL},
+        {"SENTBEFORE", KEY_SENTBEFORE, ARG_DATE, 0, NULL},
+        {"SENTON", KEY_SENTON, ARG_DATE, 0, NULL},
+        {"SENTSINCE", KEY_SENTSINCE, ARG_DATE, 0, NULL},
+        {"BODY", KEY_BODY, ARG_STRING, 0, NULL},
+        {"TEXT", KEY_TEXT, ARG_STRING, 0, NULL},
+        {"SUBJECT", KEY_HEADER, ARG_STRING, 0, "Subject"},
+        {"FROM", KEY_HEADER, ARG_STRING, 0, "From"},
+        {"TO", KEY_HEADER, ARG_STRING, 0, "To"},
+        {"CC", KEY_HEADER, ARG_STRING, 0, "Cc"},
+        {"BCC", KEY_HEADER, ARG_STRING, 0, "Bcc"},
+        {"HEADER", KEY_HEADER, ARG_HEADER, 0, NULL},
+};
+
+struct imap_search_parser {
+	struct imap_session *sess;
+	const struct imap_arg *args;
+	unsigned int count, pos;
+	const char *error;
+};
+
+static void imap_key_free(struct imap_key *key)
+{
+	while (key != NULL) {
+		struct imap_key *next = key->next;
+		imap_key_free(key->children);
+		imap_seqset_free(&key->set);
+		free(key->field);
+		free(key->value);
+		free(key);
+		key = next;
+	}
+}
+
+void imap_search_free(struct imap_search **searchp)
+{
+	if (*searchp == NULL)
+		return;
+	imap_key_free((*searchp)->root);
+	free(*searchp);
+	*searchp = NULL;
+}
+
+static struct imap_key *imap_key_new(enum imap_key_type type)
+{
+	struct imap_key *key = xcalloc(1, sizeof(*key));
+	key->type = type;
+	imap_seqset_init(&key->set);
+	return key;
+}
+
+/* ASCII lower case, so that comparisons ignore case. */
+static char *imap_search_fold(const char *s)
+{
+	char *out = xstrdup(s);
+	for (char *p = out; *p != '\0'; p++) {
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
+	}
+	return out;
+}
+
+static const struct imap_arg *imap_sp_next(struct imap_search_parser *p)
+{
+	return p->pos < p->count ? &p->args[p->pos++] : NULL;
+}
+
+static int imap_sp_string(struct imap_search_parser *p, char **str_r)
+{
+	const struct imap_arg *arg = imap_sp_next(p);
+	const char *s;
+	if (arg == NULL || !imap_arg_get_astring(arg, &s) || arg->type == IMAP_ARG_NIL) {
+		p->error = "Missing search string";
+		return -1;
+	}
+	*str_r = imap_search_fold(s);
+	return 0;
+}
+
+static int imap_sp_arg(struct imap_search_parser *p, struct imap_key *key, enum imap_key_arg type)
+{
+	const struct imap_arg *arg;
+	const char *s;
+	switch (type) {
+	case ARG_NONE:
+		return 0;
+	case ARG_STRING:
+		return imap_sp_string(p, &key->value);
+	case ARG_HEADER:
+		if (imap_sp_string(p, &key->field) < 0)
+			return -1;
+		return imap_sp_string(p, &key->value);
+	case ARG_NUMBER:
+		arg = imap_sp_next(p);
+		if (arg == NULL || !imap_arg_get_atom(arg, &s) || str_to_uint64(s, &key->num) < 0) {
+			p->error = "Invalid number";
+			return -1;
+		}
+		return 0;
+	case ARG_DATE:
+		arg = imap_sp_next(p);
+		if (arg == NULL || !imap_arg_get_astring(arg, &s) ||
+		    imap_date_parse(s, &key->date) < 0) {
+			p->error = "Invalid date";
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+static struct imap_key *imap_sp_key(struct imap_search_parser *p);
+
+static struct imap_key *imap_sp_list(struct imap_search_parser *p, const struct imap_arg *args,
+                                     unsigned int count)
+{
+	struct imap_search_parser sub = {p->sess, args, count, 0, NULL};
+	struct imap_key *and = imap_key_new(KEY_AND), **tail = &and->children;
+	if (count == 0) {
+		p->error = "Empty search list";
+		imap_key_free(and);
+		return NULL;
+	}
+	while (sub.pos < sub.count) {
+		*tail = imap_sp_key(&sub);
+		if (*tail == NULL) {
+			p->error = sub.error;
+			imap_key_free(and);
+			return NULL;
+		}
+		tail = &(*tail)->next;
+	}
+	return and;
+}
+
+static struct imap_key *imap_sp_children(struct imap_search_parser *p, enum imap_key_type type,
+                                         unsigned int n)
+{
+	struct imap_key *key = imap_key_new(type), **tail = &key->children;
+	for (unsigned int i = 0; i < n; i++) {
+		*tail = imap_sp_key(p);
+		if (*tail == NULL) {
+			imap_key_free(key);
+			return NULL;
+		}
+		tail = &(*tail)->next;
+	}
+	return key;
+}
+
+static struct imap_key *imap_sp_set(struct imap_search_parser *p, const struct imap_arg *arg,
+                                    enum imap_key_type type)
+{
+	struct imap_key *key = imap_key_new(type);
+	if (imap_arg_get_seqset(arg, &key->set, &p->error) < 0 || key->set.saved) {
+		if (key->set.saved)
+			p->error = "$ is not supported";
+		imap_key_free(key);
+		return NULL;
+	}
+	return key;
+}
+
+static struct imap_key *imap_sp_named(struct imap_search_parser *p, const char *name)
+{
+	for (size_t i = 0; i < sizeof(imap_keys) / sizeof(imap_keys[0]); i++) {
+		if (strcasecmp(name, imap_keys[i].name) != 0)
+			continue;
+		struct imap_key *key = imap_key_new(imap_keys[i].type);
+		key->flag = imap_keys[i].flag;
+		if (imap_keys[i].field != NULL)
+			key->field = imap_search_fold(imap_keys[i].field);
+		if (imap_sp_arg(p, key, imap_keys[i].arg) < 0) {
+			imap_key_free(key);
+			return NULL;
+		}
+		return key;
+	}
+	p->error = "Unknown search key";
+	return NULL;
+}
+
+static struct imap_key *imap_sp_key(struct imap_search_parser *p)
+{
+	const struct imap_arg *arg = imap_sp_next(p), *list;
+	const char *name;
+	unsigned int n;
+	if (arg == NULL) {
+		p->error = "Missing search key";
+		return NULL;
+	}
+	if (imap_arg_get_list(arg, &list, &n))
+		return imap_sp_list(p, list, n);
+	/* a sequence set may hold '*', which plain atoms do not */
+	if (arg->type == IMAP_ARG_ATOM && arg->str[0] != '\0' &&
+	    strchr("0123456789*$", arg->str[0]) != NULL)
+		return imap_sp_set(p, arg, KEY_SEQSET);
+	if (!imap_arg_get_atom(arg, &name)) {
+		p->error = "Invalid search key";
+		return NULL;
+	}
+	if (strcasecmp(name, "NOT") == 0)
+		return imap_sp_children(p, KEY_NOT, 1);
+	if (strcasecmp(name, "OR") == 0)
+		return imap_sp_children(p, KEY_OR, 2);
+	if (strcasecmp(name, "UID") == 0) {
+		const struct imap_arg *set = imap_sp_next(p);
+		if (set == NULL) {
+			p->error = "Missing UID set";
+			return NULL;
+		}
+		return imap_sp_set(p, set, KEY_UIDSET);
+	}
+	return imap_sp_named(p, name);
+}
+
+struct imap_search *imap_search_parse(struct imap_session *sess, const struct imap_arg *args,
+                                      unsigned int count)
+{
+	struct imap_search_parser p = {sess, args, count, 0, NULL};
+	struct imap_key *root = imap_sp_list(&p, args, count);
+	if (root == NULL) {
+		imap_bad(sess, p.error != NULL ? p.error : "Invalid search");
+		return NULL;
+	}
+	struct imap_search *search = xcalloc(1, sizeof(*search));
+	search->root = root;
+	return search;
+}
+
+/* ---- dates ---- */
+
+static int imap_month_index(const char *s)
+{
+	static const char months[] = "janfebmaraprmayjunjulaugsepoctnovdec";
+	char m[4];
+	for (int i = 0; i < 3; i++) {
+		if (s[i] == '\0')
+			return -1;
+		m[i] = (char)(s[i] | 0x20);
+	}
+	m[3] = '\0';
+	const char *at = strstr(months, m);
+	return at == NULL || (at - months) % 3 != 0 ? -1 : (int)((at - months) / 3);
+}
+
+static int imap_day_time(int day, int mon, int year, time_t *t_r)
+{
+	if (day < 1 || day > 31 || mon < 0 || year < 1900 || year > 9999)
+		return -1;
+	struct tm tm = {.tm_mday = day, .tm_mon = mon, .tm_year = year - 1900};
+	*t_r = timegm(&tm);
+	return 0;
+}
+
+int imap_date_parse(const char *str, time_t *t_r)
+{
+	const char *dash1 = strchr(str, '-');
+	const char *dash2 = dash1 != NULL ? strchr(dash1 + 1, '-') : NULL;
+	uint32_t day, year;
+	if (dash1 == NULL || dash2 == NULL || dash2 - dash1 != 4 || dash1 - str > 2 || dash1 == str)
+		return -1;
+	char daybuf[3] = {0};
+	memcpy(daybuf, str, (size_t)(dash1 - str));
+	if (str_to_uint32(daybuf, &day) < 0 || strlen(dash2 + 1) != 4 ||
+	    str_to_uint32(dash2 + 1, &year) < 0)
+		return -1;
+	return imap_day_time((int)day, imap_month_index(dash1 + 1), (int)year, t_r);
+}
+
+/* "[Day, ] DD Mon YYYY ..." (RFC 5322 3.3, obsolete forms loosely). */
+int imap_rfc5322_date(const char *value, time_t *day_r)
+{
+	const char *p = value;
+	const char *comma = strchr(p, ',');
+	if (comma != NULL)
+		p = comma + 1;
+	p += strspn(p, " \t\r\n");
+	char *end;
+	long day = strtol(p, &end, 10);
+	if (end == p)
+		return -1;
+	p = end + strspn(end, " \t\r\n");
+	int mon = imap_month_index(p);
+	if (mon < 0 || strlen(p) < 3)
+		return -1;
+	p += 3;
+	long year = strtol(p, &end, 10);
+	if (end == p)
+		return -1;
+	if (year < 50)
+		year += 2000;
+	else if (year < 1000)
+		year += 1900;
+	return imap_day_time((int)day, mon, (int)year, day_r);
+}
+
+/* ---- matching ---- */
+
+static time_t imap_day_of(time_t t)
+{
+	return t - (t % 86400 + 86400) % 86400;
+}
+
+static const char *imap_search_header(struct imap_search_msg *m)
+{
+	const char *error;
+	enum store_error err;
+	if (m->header_loaded)
+		return m->failed ? NULL : buf_str(&m->header);
+	m->header_loaded = true;
+	buf_init(&m->header, 0);
+	m->root = imap_message_parts(m->sess, m->msg, &err, &error);
+	if (m->root == NULL)
+		m->failed = true;
+	else if (m->fd < 0)
+		m->fd = store_msg_open(m->sess->store, m->sess->mbox->name, m->msg->uid, &err,
+		                       &error);
+	if (m->failed || m->fd < 0 ||
+	    imap_read_range(m->fd, m->root->header_offset, m->root->header_size, &m->header,
+	                    &error) < 0) {
+		m->failed = true;
+		return NULL;
+	}
+	return buf_str(&m->header);
+}
+
+static bool imap_contains_folded(const char *haystack, const char *needle)
+{
+	char *folded = imap_search_fold(haystack);
+	bool found = strstr(folded, needle) != NULL;
+	free(folded);
+	return found;
+}
+
+static bool imap_match_header(struct imap_search_msg *m, const struct imap_key *key)
+{
+	const char *header = imap_search_header(m);
+	if (header == NULL)
+		return false;
+	char *raw = mime_header_get(header, m->header.len, key->field);
+	if (raw == NULL)
+		return false;
+	char *decoded = mime_header_decode(raw, strlen(raw));
+	bool found = imap_contains_folded(decoded, key->value);
+	free(decoded);
+	free(raw);
+	return found;
+}
+
+static bool imap_match_sent(struct imap_search_msg *m, const struct imap_key *key)
+{
+	const char *header = imap_search_header(m);
+	time_t day;
+	if (header == NULL)
+		return false;
+	char *raw = mime_header_get(header, m->header.len, "Date");
+	int ret = raw != NULL ? imap_rfc5322_date(raw, &day) : -1;
+	free(raw);
+	if (ret < 0)
+		return false;
+	if (key->type == KEY_SENTBEFORE)
+		return day < key->date;
+	if (key->type == KEY_SENTON)
+		return day == key->date;
+	return day >= key->date;
+}
+
+struct imap_text_ctx {
+	const char *needle;
+	bool want_header;
+	bool found;
+	struct buf text;
+};
+
+static void imap_text_cb(void *context, const struct mime_part *part, bool header, const char *text,
+                         size_t len, bool part_end)
+{
+	struct imap_text_ctx *ctx = context;
+	if (ctx->found || (header && !ctx->want_header))
+		return;
+	buf_append(&ctx->text, text, len);
+	if (!part_end)
+		return;
+	if (ctx->text.len > 0 && imap_contains_folded(ctx->text.data, ctx->needle))
+		ctx->found = true;
+	buf_reset(&ctx->text);
+}
+
+static bool imap_match_text(struct imap_search_msg *m, const struct imap_key *key)
+{
+	struct imap_text_ctx ctx = {key->value, key->type == KEY_TEXT, false,
+	                            BUF_INIT(IMAP_SEARCH_TEXT_MAX)};
+	if (imap_search_header(m) == NULL)
+		return false;
+	if (key->value[0] == '\0')
+		return true;
+	struct mime_text *text = mime_text_create(m->root, imap_text_cb, &ctx);
+	char *chunk = xmalloc(IMAP_READ_CHUNK);
+	for (uint64_t off = 0; !ctx.found;) {
+		ssize_t n = pread(m->fd, chunk, IMAP_READ_CHUNK, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		mime_text_feed(text, chunk, (size_t)n);
+		off += (uint64_t)n;
+	}
+	mime_text_finish(&text);
+	free(chunk);
+	buf_free(&ctx.text);
+	return ctx.found;
+}
+
+static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key);
+
+static bool imap_match_children(struct imap_search_msg *m, const struct imap_key *key)
+{
+	const struct imap_key *c;
+	switch (key->type) {
+	case KEY_AND:
+		for (c = key->children; c != NULL; c = c->next) {
+			if (!imap_key_match(m, c))
+				return false;
+		}
+		return true;
+	case KEY_OR:
+		return imap_key_match(m, key->children) || imap_key_match(m, key->children->next);
+	default:
+		return !imap_key_match(m, key->children);
+	}
+}
+
+static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key)
+{
+	const struct store_msg *msg = m->msg;
+	switch (key->type) {
+	case KEY_ALL:
+		return true;
+	case KEY_NONE:
+	case KEY_NEW:
+	case KEY_RECENT:
+		return false; /* no keywords yet; nothing is \Recent */
+	case KEY_OLD:
+		return true;
+	case KEY_AND:
+	case KEY_OR:
+	case KEY_NOT:
+		return imap_match_children(m, key);
+	case KEY_SEQSET:
+		return imap_seqset_contains(&key->set, (uint32_t)(m->idx + 1));
+	case KEY_UIDSET:
+		return imap_seqset_contains(&key->set, msg->uid);
+	case KEY_FLAG:
+		return (msg->flags & key->flag) != 0;
+	case KEY_UNFLAG:
+		return (msg->flags & key->flag) == 0;
+	case KEY_LARGER:
+		return msg->vsize > key->num;
+	case KEY_SMALLER:
+		return msg->vsize < key->num;
+	case KEY_BEFORE:
+		return imap_day_of(msg->internal_date) < key->date;
+	case KEY_ON:
+		return imap_day_of(msg->internal_date) == key->date;
+	case KEY_SINCE:
+		return imap_day_of(msg->internal_date) >= key->date;
+	case KEY_SENTBEFORE:
+	case KEY_SENTON:
+	case KEY_SENTSINCE:
+		return imap_match_sent(m, key);
+	case KEY_HEADER:
+		return imap_match_header(m, key);
+	default:
+		return imap_match_text(m, key);
+	}
+}
+
+/* Resolves "*" in the sets now that the view is known. */
+static void imap_search_resolve(struct imap_session *sess, struct imap_key *key)
+{
+	const struct imap_mailbox *mbox = sess->mbox;
+	for (; key != NULL; key = key->next) {
+		if (key->type == KEY_SEQSET)
+			imap_seqset_resolve(&key->set, (uint32_t)mbox->count);
+		else if (key->type == KEY_UIDSET)
+			imap_seqset_resolve(&key->set,
+			                    mbox->count > 0 ? mbox->msgs[mbox->count - 1].uid : 0);
+		imap_search_resolve(sess, key->children);
+	}
+}
+
+void imap_search_prepare(struct imap_session *sess, struct imap_search *search)
+{
+	imap_search_resolve(sess, search->root);
+}
+
+int imap_search_match(struct imap_session *sess, struct imap_search *search, size_t idx)
+{
+	struct imap_search_msg m = {sess,  idx,  &sess->mbox->msgs[idx], -1, NULL, BUF_INIT(0),
+	                            false, false};
+	bool match = imap_key_match(&m, search->root);
+	if (m.fd >= 0)
+		close(m.fd);
+	buf_free(&m.header);
+	return match ? 1 : 0;
+}
