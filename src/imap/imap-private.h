@@ -18,6 +18,7 @@
 struct conn;
 struct dir;
 struct mime_part;
+struct notify_watch;
 struct sasl;
 
 /* Bytes read from the connection at a time; what the parser has not
@@ -122,6 +123,8 @@ struct imap_session {
 	bool utf8; /* ENABLE UTF8=ACCEPT */
 	struct imap_mailbox *mbox;
 	struct imap_append *append;
+	bool idling;                     /* IDLE waits for DONE */
+	struct notify_watch *idle_watch; /* while idling */
 	struct imap_part_cache_entry cache[IMAP_PART_CACHE];
 	uint64_t cache_clock;
 
@@ -232,6 +235,12 @@ IMAP_HANDLER(imap_cmd_unsubscribe);
 IMAP_HANDLER(imap_cmd_lsub);
 IMAP_HANDLER(imap_cmd_copy);
 IMAP_HANDLER(imap_cmd_move);
+IMAP_HANDLER(imap_cmd_idle);
+
+/* cmd-idle.c: the raw line that ends IDLE ("DONE", else BAD) */
+void imap_idle_line(struct imap_session *sess, const char *line, size_t len);
+/* Leaves IDLE without answering (parse error, close). */
+void imap_idle_stop(struct imap_session *sess);
 
 /* cmd-auth.c: a raw line while an AUTHENTICATE exchange waits */
 void imap_auth_continue(struct imap_session *sess, const char *line, size_t len);

@@ -49,6 +49,7 @@ static const struct imap_cmd_def imap_commands[] = {
         {"SEARCH", imap_cmd_search, SEL, MSGCMD},
         {"COPY", imap_cmd_copy, SEL, IMAP_CMD_UID | IMAP_CMD_SYNC},
         {"MOVE", imap_cmd_move, SEL, IMAP_CMD_UID | IMAP_CMD_SYNC},
+        {"IDLE", imap_cmd_idle, AUTHED, IMAP_CMD_SYNC},
 };
 
 /* One directory handle per worker, opened on first use and kept. */
@@ -193,6 +194,10 @@ static void imap_session_command(struct imap_session *sess, const struct imap_co
 		imap_auth_continue(sess, cmd->line, cmd->line_len);
 		return;
 	}
+	if (sess->idling) {
+		imap_idle_line(sess, cmd->line, cmd->line_len);
+		return;
+	}
 	xfree(sess->tag);
 	sess->tag = xstrdup(cmd->tag);
 	sess->cmd = NULL;
@@ -208,6 +213,11 @@ static void imap_session_parse_error(struct imap_session *sess)
 
 	if (sess->sasl != NULL) {
 		imap_auth_abort(sess);
+		imap_bad(sess, err->text);
+		return;
+	}
+	if (sess->idling) {
+		imap_idle_stop(sess);
 		imap_bad(sess, err->text);
 		return;
 	}
@@ -348,6 +358,7 @@ static void imap_on_close(struct conn *conn, void *ctx)
 		         (unsigned long long)sess->append_count,
 		         (unsigned long long)sess->expunge_count);
 	sess->job = NULL;
+	imap_idle_stop(sess);
 	imap_fetch_free(sess);
 	imap_append_free(sess);
 	imap_auth_abort(sess);
