@@ -14,6 +14,8 @@ int strn_to_uint64(const char *s, size_t len, uint64_t *num_r);
 int str_parse_size(const char *s, uint64_t *bytes_r);
 /* "10m", "30d", "2s", "500ms", "1h", "1w"; a bare number is seconds. Result in ms. */
 int str_parse_duration(const char *s, uint64_t *msecs_r);
+/* The value of a hex digit (either case), or -1. */
+int hex_digit_value(unsigned char c);
 /* "yes/no/true/false/on/off/1/0" */
 int str_parse_bool(const char *s, int *bool_r);
 

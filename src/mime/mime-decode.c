@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/strnum.h"
 #include "lib/xmalloc.h"
 #include "mime/mime-private.h"
 
@@ -123,16 +124,6 @@ static int b64_feed(struct mime_decoder *dec, const unsigned char *s, size_t len
 	return buf_append(out, chunk, n);
 }
 
-static int hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 static bool qp_is_ws(unsigned char c)
 {
@@ -191,7 +182,7 @@ static int qp_byte(struct mime_decoder *dec, unsigned char c, struct buf *out)
 	case QP_NORMAL:
 		return qp_normal(dec, c, out);
 	case QP_EQ:
-		if (hex_value(c) >= 0) {
+		if (hex_digit_value(c) >= 0) {
 			dec->qp = QP_EQ_HEX;
 			return qp_hold(dec, c, out);
 		}
@@ -201,8 +192,8 @@ static int qp_byte(struct mime_decoder *dec, unsigned char c, struct buf *out)
 		}
 		break;
 	case QP_EQ_HEX:
-		if (hex_value(c) >= 0) {
-			char b = (char)(hex_value((unsigned char)dec->pending[1]) * 16 + hex_value(c));
+		if (hex_digit_value(c) >= 0) {
+			char b = (char)(hex_digit_value((unsigned char)dec->pending[1]) * 16 + hex_digit_value(c));
 			dec->pending_len = 0;
 			dec->qp = QP_NORMAL;
 			return buf_append_char(out, b);

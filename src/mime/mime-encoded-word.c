@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/strnum.h"
 #include "lib/xmalloc.h"
 #include "mime/mime-private.h"
 
@@ -34,25 +35,15 @@ static void ew_flush_raw(struct ew_ctx *ctx)
 	buf_reset(&ctx->raw);
 }
 
-static int ew_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 static void ew_decode_q(const char *s, size_t len, struct buf *out)
 {
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '_') {
 			(void)buf_append_char(out, ' ');
-		} else if (s[i] == '=' && i + 2 < len && ew_hex(s[i + 1]) >= 0 &&
-			   ew_hex(s[i + 2]) >= 0) {
-			(void)buf_append_char(out, (char)(ew_hex(s[i + 1]) * 16 + ew_hex(s[i + 2])));
+		} else if (s[i] == '=' && i + 2 < len && hex_digit_value(s[i + 1]) >= 0 &&
+			   hex_digit_value(s[i + 2]) >= 0) {
+			(void)buf_append_char(out, (char)(hex_digit_value(s[i + 1]) * 16 + hex_digit_value(s[i + 2])));
 			i += 2;
 		} else {
 			(void)buf_append_char(out, s[i]);
@@ -184,8 +175,8 @@ static char *param_decode_2231(const char *value)
 	char *charset = xstrndup(value, (size_t)(q1 - value));
 	struct buf raw = BUF_INIT(0);
 	for (const char *p = q2 + 1; *p != '\0'; p++) {
-		if (p[0] == '%' && ew_hex(p[1]) >= 0 && ew_hex(p[2]) >= 0) {
-			(void)buf_append_char(&raw, (char)(ew_hex(p[1]) * 16 + ew_hex(p[2])));
+		if (p[0] == '%' && hex_digit_value(p[1]) >= 0 && hex_digit_value(p[2]) >= 0) {
+			(void)buf_append_char(&raw, (char)(hex_digit_value(p[1]) * 16 + hex_digit_value(p[2])));
 			p += 2;
 		} else {
 			(void)buf_append_char(&raw, *p);

@@ -137,6 +137,17 @@ void store_db_rollback(sqlite3 *db)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int store_db_step_row(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r)
+{
+	int ret = sqlite3_step(stmt);
+	if (ret == SQLITE_ROW)
+		return 1;
+	if (ret == SQLITE_DONE)
+		return 0;
+	*error_r = store_db_error(db, "read");
+	return -1;
+}
+
 sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r)
 {
 	sqlite3_stmt *stmt = NULL;
@@ -270,16 +281,10 @@ int store_mailbox_get(struct store *store, const char *canon, struct store_mailb
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_text(stmt, 1, canon, -1, SQLITE_STATIC);
-	int ret = sqlite3_step(stmt);
+	int ret = store_db_step_row(store->db, stmt, error_r);
 	memset(mbox_r, 0, sizeof(*mbox_r));
-	if (ret == SQLITE_ROW) {
+	if (ret == 1) {
 		store_mailbox_from_row(store, stmt, mbox_r);
-		ret = 1;
-	} else if (ret == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		*error_r = store_db_error(store->db, "read");
-		ret = -1;
 	}
 	sqlite3_finalize(stmt);
 	return ret;
@@ -428,15 +433,9 @@ int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char *
 		return -1;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_int64(stmt, 2, uid);
-	int ret = sqlite3_step(stmt);
-	if (ret == SQLITE_ROW) {
+	int ret = store_db_step_row(db, stmt, error_r);
+	if (ret == 1) {
 		*rel_r = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-		ret = 1;
-	} else if (ret == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		*error_r = store_db_error(db, "read");
-		ret = -1;
 	}
 	sqlite3_finalize(stmt);
 	return ret;
@@ -450,16 +449,10 @@ int store_mailbox_get_id(struct store *store, int64_t id, struct store_mailbox *
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, id);
-	int ret = sqlite3_step(stmt);
+	int ret = store_db_step_row(store->db, stmt, error_r);
 	memset(mbox_r, 0, sizeof(*mbox_r));
-	if (ret == SQLITE_ROW) {
+	if (ret == 1) {
 		store_mailbox_from_row(store, stmt, mbox_r);
-		ret = 1;
-	} else if (ret == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		*error_r = store_db_error(store->db, "read");
-		ret = -1;
 	}
 	sqlite3_finalize(stmt);
 	return ret;

@@ -299,8 +299,8 @@ static int store_journal_first(struct store *store, struct store_journal_row *j,
 	                                      error_r);
 	if (stmt == NULL)
 		return -1;
-	int ret = sqlite3_step(stmt);
-	if (ret == SQLITE_ROW) {
+	int ret = store_db_step_row(store->db, stmt, error_r);
+	if (ret == 1) {
 		j->id = sqlite3_column_int64(stmt, 0);
 		j->kind = sqlite3_column_int(stmt, 1);
 		j->state = sqlite3_column_int(stmt, 2);
@@ -308,12 +308,6 @@ static int store_journal_first(struct store *store, struct store_journal_row *j,
 		j->dst_id = sqlite3_column_int64(stmt, 4);
 		j->from = xstrdup((const char *)sqlite3_column_text(stmt, 5));
 		j->to = xstrdup((const char *)sqlite3_column_text(stmt, 6));
-		ret = 1;
-	} else if (ret == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		*error_r = store_db_error(store->db, "read");
-		ret = -1;
 	}
 	sqlite3_finalize(stmt);
 	return ret;
@@ -321,7 +315,7 @@ static int store_journal_first(struct store *store, struct store_journal_row *j,
 
 int store_journal_recover(struct store *store, const char **error_r)
 {
-	struct store_journal_row j;
+	struct store_journal_row j = { 0 };
 	int ret;
 	while ((ret = store_journal_first(store, &j, error_r)) > 0) {
 		ret = store_journal_recover_one(store, &j, error_r);

@@ -200,19 +200,13 @@ static int store_msg_row_get(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 		return -1;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_int64(stmt, 2, uid);
-	int ret = sqlite3_step(stmt);
-	if (ret == SQLITE_ROW) {
+	int ret = store_db_step_row(db, stmt, error_r);
+	if (ret == 1) {
 		row_r->base = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 		row_r->filename = xstrdup((const char *)sqlite3_column_text(stmt, 1));
 		row_r->size = (uint64_t)sqlite3_column_int64(stmt, 2);
 		row_r->vsize = (uint64_t)sqlite3_column_int64(stmt, 3);
 		row_r->flags = (unsigned int)sqlite3_column_int(stmt, 4);
-		ret = 1;
-	} else if (ret == SQLITE_DONE) {
-		ret = 0;
-	} else {
-		*error_r = store_db_error(db, "read");
-		ret = -1;
 	}
 	sqlite3_finalize(stmt);
 	return ret;

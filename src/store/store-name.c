@@ -112,16 +112,6 @@ char *store_name_to_folder(const char *canon)
 	return buf_steal(&b);
 }
 
-static int store_hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
 
 /* Decodes a folder name found on disk; refuses anything that does not
  * round-trip exactly (so each mailbox has one folder). */
@@ -139,8 +129,8 @@ int store_folder_to_name(const char *folder, char **name_r)
 		if (*p == '.') {
 			ret = buf_append_char(&b, '/');
 		} else if (*p == '%') {
-			int hi = store_hex_value(p[1]);
-			int lo = hi < 0 ? -1 : store_hex_value(p[2]);
+			int hi = hex_digit_value(p[1]);
+			int lo = hi < 0 ? -1 : hex_digit_value(p[2]);
 			if (lo < 0 || hi * 16 + lo == '/')
 				ret = -1;
 			else

@@ -109,6 +109,9 @@ int store_db_begin(sqlite3 *db, const char **error_r);
 int store_db_commit(sqlite3 *db, const char **error_r);
 void store_db_rollback(sqlite3 *db);
 sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r);
+/* Steps a query of at most one row: 1 with the row current, 0 when there
+ * is none, -1 on error. The caller finalizes. */
+int store_db_step_row(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r);
 const char *store_db_error(sqlite3 *db, const char *what);
 int store_mailbox_get(struct store *store, const char *canon, struct store_mailbox *mbox_r,
                       const char **error_r);
