@@ -44,7 +44,7 @@ int base64_encode(const void *data, size_t len, struct buf *out)
 	return 0;
 }
 
-static int base64_value(char c)
+int base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';

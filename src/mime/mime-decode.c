@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "lib/base64.h"
 #include "lib/strnum.h"
 #include "lib/xmalloc.h"
 #include "mime/mime-private.h"
@@ -65,20 +66,6 @@ void mime_decoder_destroy(struct mime_decoder **dec)
 	xfree(*dec);
 }
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 /* Writes what a partial quantum holds (2 sextets: 1 byte, 3: 2 bytes). */
 static int b64_flush(struct mime_decoder *dec, struct buf *out)
@@ -104,7 +91,7 @@ static int b64_feed(struct mime_decoder *dec, const unsigned char *s, size_t len
 			n = 0;
 			continue;
 		}
-		int v = b64_value(s[i]);
+		int v = base64_value(s[i]);
 		if (v < 0)
 			continue;
 		dec->quantum = (dec->quantum << 6) | (uint32_t)v;
