@@ -59,7 +59,8 @@ bench:
 	@scripts/deps.sh bench
 	@[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release
 	ninja -C build-release
-	YUBIN_BIN=$(CURDIR)/build-release/yubin $(PYTHON) bench/pop3-bench.py
+	$(PYTHON) bench/pop3-bench.py --yubin-bin $(CURDIR)/build-release/yubin \
+		--cache $(CURDIR)/build-release/bench-cache --quiet-wait 30
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-release
