@@ -18,6 +18,8 @@
 struct imap_append_args {
 	const char *mailbox;
 	unsigned int flags;
+	const char **keywords; /* point into the command's arguments */
+	size_t keyword_count;
 	time_t date; /* 0 = now */
 };
 
@@ -27,28 +29,41 @@ void imap_append_free(struct imap_session *sess)
 	if (a == NULL)
 		return;
 	store_save_abort(&a->save);
+	store_names_free(&a->keywords, a->keyword_count);
 	free(a->mailbox);
 	free(a);
 	sess->append = NULL;
 }
 
-static int imap_append_flags(const struct imap_arg *arg, unsigned int *flags_r)
+static int imap_append_flag(const char *name, struct imap_append_args *a)
+{
+	if (name[0] != '\\') {
+		if (!imap_keyword_valid(name))
+			return -1;
+		a->keywords[a->keyword_count++] = name;
+		return 0;
+	}
+	/* \Recent is the server's */
+	if (strcasecmp(name, "\\Recent") == 0)
+		return 0;
+	unsigned int flag = imap_flag_parse(name);
+	if (flag == 0)
+		return -1;
+	a->flags |= flag;
+	return 0;
+}
+
+static int imap_append_flags(const struct imap_arg *arg, struct imap_append_args *a)
 {
 	const struct imap_arg *list;
 	unsigned int n;
 	if (!imap_arg_get_list(arg, &list, &n))
 		return -1;
+	a->keywords = xcalloc(n + 1, sizeof(a->keywords[0]));
 	for (unsigned int i = 0; i < n; i++) {
 		const char *name;
-		if (!imap_arg_get_flag(&list[i], false, &name))
+		if (!imap_arg_get_flag(&list[i], false, &name) || imap_append_flag(name, a) < 0)
 			return -1;
-		/* keywords cannot be kept yet; \Recent is the server's */
-		if (name[0] != '\\' || strcasecmp(name, "\\Recent") == 0)
-			continue;
-		unsigned int flag = imap_flag_parse(name);
-		if (flag == 0)
-			return -1;
-		*flags_r |= flag;
 	}
 	return 0;
 }
@@ -101,7 +116,7 @@ static int imap_append_parse(const struct imap_command *cmd, struct imap_append_
 	if (count < 1 || !imap_arg_get_astring(&args[0], &a->mailbox))
 		return -1;
 	if (i < count && args[i].type == IMAP_ARG_LIST &&
-	    imap_append_flags(&args[i++], &a->flags) < 0)
+	    imap_append_flags(&args[i++], a) < 0)
 		return -1;
 	if (i < count) {
 		if (!imap_arg_get_string(&args[i], &date) ||
@@ -153,6 +168,10 @@ static int imap_append_begin(struct imap_session *sess, const struct imap_append
 	sess->append = xcalloc(1, sizeof(*sess->append));
 	sess->append->save = save;
 	sess->append->mailbox = name;
+	sess->append->keywords = xcalloc(a->keyword_count + 1, sizeof(char *));
+	for (size_t i = 0; i < a->keyword_count; i++)
+		sess->append->keywords[i] = xstrdup(a->keywords[i]);
+	sess->append->keyword_count = a->keyword_count;
 	return 0;
 }
 
@@ -172,11 +191,13 @@ int imap_append_literal(struct imap_session *sess, const struct imap_command *cm
 		imap_append_refuse(sess, "MULTIAPPEND is not supported", true);
 		return -1;
 	}
-	if (imap_append_parse(cmd, &a) < 0) {
+	int ret = imap_append_parse(cmd, &a);
+	if (ret < 0)
 		imap_append_refuse(sess, "Invalid APPEND arguments", true);
-		return -1;
-	}
-	if (imap_append_begin(sess, &a, lit) < 0)
+	else
+		ret = imap_append_begin(sess, &a, lit);
+	free(a.keywords);
+	if (ret < 0)
 		return -1;
 	if (imap_parser_literal_stream(sess->parser) < 0) {
 		imap_append_free(sess);
@@ -197,6 +218,24 @@ void imap_append_data(struct imap_session *sess, const void *data, size_t len)
 		a->failed = true;
 }
 
+/* The store has no keywords on a save, so they follow at once. The
+ * message is kept even when they cannot be (RFC 9051 2.3.2 lets a server
+ * drop flags it cannot keep); the operator sees why. */
+static void imap_append_keywords(struct imap_session *sess, uint32_t uid)
+{
+	struct imap_append *a = sess->append;
+	enum store_error err;
+	const char *error;
+	if (a->keyword_count == 0)
+		return;
+	if (store_keywords_update(sess->store, a->mailbox, &uid, 1, 1,
+	                          (const char *const *)a->keywords, a->keyword_count, &err,
+	                          &error) < 0)
+		log_warn("imap session=%s user=%s event=append_keywords_failed mailbox=\"%s\""
+		         " error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), a->mailbox, error);
+}
+
 static void imap_append_finish(struct imap_session *sess)
 {
 	struct imap_append *a = sess->append;
@@ -209,6 +248,7 @@ static void imap_append_finish(struct imap_session *sess)
 		return;
 	}
 	sess->append_count++;
+	imap_append_keywords(sess, uid);
 	if (store_mailbox_status(sess->store, a->mailbox, &st, &err, &error) < 0) {
 		imap_done(sess, "OK Append completed");
 		return;

@@ -9,8 +9,6 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 
-#define IMAP_FLAGS_ALL "\\Answered \\Flagged \\Deleted \\Seen \\Draft"
-
 void imap_select_close(struct imap_session *sess)
 {
 	imap_mailbox_free(&sess->mbox);
@@ -26,7 +24,9 @@ static int imap_select_open(struct imap_session *sess, const char *name, bool re
 	mbox->name = xstrdup(name);
 	mbox->readonly = readonly;
 	if (store_mailbox_status(sess->store, name, &st, err_r, error_r) < 0 ||
-	    store_msg_list(sess->store, name, &mbox->msgs, &mbox->count, err_r, error_r) < 0) {
+	    store_msg_list(sess->store, name, &mbox->msgs, &mbox->count, err_r, error_r) < 0 ||
+	    store_mailbox_keywords(sess->store, name, &mbox->keywords, &mbox->keyword_count, err_r,
+	                           error_r) < 0) {
 		imap_mailbox_free(&mbox);
 		return -1;
 	}
@@ -38,6 +38,20 @@ static int imap_select_open(struct imap_session *sess, const char *name, bool re
 	sess->mbox = mbox;
 	sess->state = IMAP_STATE_SELECTED;
 	return 0;
+}
+
+/* RFC 8474 4.1; a failure here only loses the id, the mailbox is open. */
+static void imap_select_mailboxid(struct imap_session *sess)
+{
+	struct store_mailbox_info info;
+	enum store_error err;
+	const char *error;
+	if (store_mailbox_info(sess->store, sess->mbox->name, &info, &err, &error) < 0) {
+		log_warn("imap session=%s user=%s event=mailboxid_failed error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), error);
+		return;
+	}
+	imap_untagged(sess, "OK [MAILBOXID (%s)] Ok", info.mailboxid);
 }
 
 static void imap_select_untagged(struct imap_session *sess)
@@ -53,11 +67,10 @@ static void imap_select_untagged(struct imap_session *sess)
 			}
 		}
 	}
-	imap_untagged(sess, "FLAGS (" IMAP_FLAGS_ALL ")");
-	imap_untagged(sess, "OK [PERMANENTFLAGS (%s)] %s", mbox->readonly ? "" : IMAP_FLAGS_ALL,
-	              mbox->readonly ? "Read-only mailbox" : "Flags permitted");
+	imap_mailbox_flags_send(sess);
 	imap_untagged(sess, "OK [UIDVALIDITY %" PRIu32 "] UIDs valid", mbox->uidvalidity);
 	imap_untagged(sess, "OK [UIDNEXT %" PRIu32 "] Predicted next UID", mbox->uidnext);
+	imap_select_mailboxid(sess);
 	if (sess->rev2) {
 		struct buf line = BUF_INIT(0);
 		char *client = imap_mailbox_to_client(sess, mbox->name);

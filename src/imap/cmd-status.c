@@ -17,6 +17,7 @@ enum imap_status_item {
 	IMAP_STATUS_SIZE = 1 << 4,
 	IMAP_STATUS_RECENT = 1 << 5,
 	IMAP_STATUS_DELETED = 1 << 6,
+	IMAP_STATUS_MAILBOXID = 1 << 7,
 };
 
 static const struct {
@@ -30,6 +31,7 @@ static const struct {
         {"SIZE", IMAP_STATUS_SIZE},
         {"RECENT", IMAP_STATUS_RECENT},
         {"DELETED", IMAP_STATUS_DELETED},
+        {"MAILBOXID", IMAP_STATUS_MAILBOXID},
 };
 
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r)
@@ -74,7 +76,7 @@ static int imap_status_deleted(struct imap_session *sess, const char *name, uint
 }
 
 static void imap_status_format(struct buf *out, unsigned int items, const struct store_status *st,
-                               uint32_t deleted)
+                               uint32_t deleted, const struct store_mailbox_info *info)
 {
 	if ((items & IMAP_STATUS_MESSAGES) != 0)
 		buf_printf(out, " MESSAGES %" PRIu32, st->messages);
@@ -90,21 +92,27 @@ static void imap_status_format(struct buf *out, unsigned int items, const struct
 		buf_printf(out, " DELETED %" PRIu32, deleted);
 	if ((items & IMAP_STATUS_SIZE) != 0)
 		buf_printf(out, " SIZE %" PRIu64, st->size);
+	if ((items & IMAP_STATUS_MAILBOXID) != 0)
+		buf_printf(out, " MAILBOXID (%s)", info->mailboxid);
 }
 
 int imap_status_send(struct imap_session *sess, const char *name, unsigned int items,
                      enum store_error *err_r, const char **error_r)
 {
 	struct store_status st;
+	struct store_mailbox_info info = {0};
 	uint32_t deleted = 0;
 	if (store_mailbox_status(sess->store, name, &st, err_r, error_r) < 0)
+		return -1;
+	if ((items & IMAP_STATUS_MAILBOXID) != 0 &&
+	    store_mailbox_info(sess->store, name, &info, err_r, error_r) < 0)
 		return -1;
 	if ((items & IMAP_STATUS_DELETED) != 0 &&
 	    imap_status_deleted(sess, name, &deleted, err_r, error_r) < 0)
 		return -1;
 	struct buf list = BUF_INIT(0), line = BUF_INIT(0);
 	char *client = imap_mailbox_to_client(sess, name);
-	imap_status_format(&list, items, &st, deleted);
+	imap_status_format(&list, items, &st, deleted, &info);
 	buf_append_str(&line, "STATUS ");
 	imap_append_astring(sess, &line, client);
 	/* every item was written with a leading space */
@@ -154,6 +162,18 @@ static int imap_create_parents(struct imap_session *sess, char *name, enum store
 	return 0;
 }
 
+/* RFC 8474 4.1: the new mailbox's id in the tagged OK. */
+static void imap_create_done(struct imap_session *sess, const char *name)
+{
+	struct store_mailbox_info info;
+	enum store_error err;
+	const char *error;
+	if (store_mailbox_info(sess->store, name, &info, &err, &error) < 0)
+		imap_done(sess, "OK Create completed");
+	else
+		imap_done(sess, "OK [MAILBOXID (%s)] Create completed", info.mailboxid);
+}
+
 IMAP_HANDLER(imap_cmd_create)
 {
 	const char *client, *error;
@@ -177,6 +197,6 @@ IMAP_HANDLER(imap_cmd_create)
 	         store_mailbox_create(sess->store, name, &err, &error) < 0)
 		imap_store_error(sess, err, "store_mailbox_create", error);
 	else
-		imap_done(sess, "OK Create completed");
+		imap_create_done(sess, name);
 	free(name);
 }

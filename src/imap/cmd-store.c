@@ -1,6 +1,6 @@
-/* STORE and UID STORE (RFC 9051 6.4.6): system flags. Keywords are not
- * stored yet (PERMANENTFLAGS has no \*), so a keyword in the list is
- * ignored as RFC 9051 2.3.2 lets a server do for flags it cannot keep. */
+/* STORE and UID STORE (RFC 9051 6.4.6): system flags and keywords in one
+ * store transaction (store_msgs_change). FLAGS replaces both; +FLAGS and
+ * -FLAGS touch only the kinds the list names. */
 #include "imap/imap-private.h"
 
 #include <inttypes.h>
@@ -14,6 +14,9 @@ struct imap_store_req {
 	int mode; /* +1, -1, 0 */
 	bool silent;
 	unsigned int flags;
+	bool has_flags;
+	const char **keywords; /* point into the command's arguments */
+	size_t keyword_count;
 };
 
 static int imap_store_item(struct imap_store_req *req, const char *item)
@@ -32,18 +35,26 @@ static int imap_store_item(struct imap_store_req *req, const char *item)
 	return 0;
 }
 
-/* One flag: a system flag sets a bit, \Recent and keywords are ignored. */
+/* One flag: a system flag sets a bit, a keyword joins the list, \Recent
+ * is the server's and ignored. */
 static int imap_store_flag(struct imap_store_req *req, const struct imap_arg *arg)
 {
 	const char *name;
 	if (!imap_arg_get_flag(arg, false, &name))
 		return -1;
-	if (name[0] != '\\' || strcasecmp(name, "\\Recent") == 0)
+	if (name[0] != '\\') {
+		if (!imap_keyword_valid(name))
+			return -1;
+		req->keywords[req->keyword_count++] = name;
+		return 0;
+	}
+	if (strcasecmp(name, "\\Recent") == 0)
 		return 0;
 	unsigned int flag = imap_flag_parse(name);
 	if (flag == 0)
 		return -1;
 	req->flags |= flag;
+	req->has_flags = true;
 	return 0;
 }
 
@@ -54,20 +65,12 @@ static int imap_store_flags(struct imap_store_req *req, const struct imap_arg *a
 	unsigned int n = count;
 	if (count == 1 && args[0].type == IMAP_ARG_LIST && !imap_arg_get_list(&args[0], &list, &n))
 		return -1;
+	req->keywords = xcalloc(n + 1, sizeof(req->keywords[0]));
 	for (unsigned int i = 0; i < n; i++) {
 		if (imap_store_flag(req, &list[i]) < 0)
 			return -1;
 	}
 	return 0;
-}
-
-static unsigned int imap_store_apply(const struct imap_store_req *req, unsigned int flags)
-{
-	if (req->mode > 0)
-		return flags | req->flags;
-	if (req->mode < 0)
-		return flags & ~req->flags;
-	return req->flags;
 }
 
 static void imap_store_report(struct imap_session *sess, size_t idx)
@@ -78,30 +81,68 @@ static void imap_store_report(struct imap_session *sess, size_t idx)
 	if (sess->uid)
 		buf_printf(&line, "UID %" PRIu32 " ", msg->uid);
 	buf_append_str(&line, "FLAGS ");
-	imap_flags_write(&line, msg->flags);
+	imap_flags_write(&line, msg->flags, msg->keywords);
 	buf_append_char(&line, ')');
 	imap_untagged(sess, "%s", buf_str(&line));
 	buf_free(&line);
 }
 
-static void imap_store_run(struct imap_session *sess, const struct imap_store_req *req,
-                           const size_t *idx, size_t n)
+/* The view takes the store's result: keywords keep the spelling the
+ * mailbox first saw, which only the store knows. */
+static void imap_store_refresh(struct imap_session *sess, struct store_msg *msg)
 {
+	struct store_msg cur;
+	enum store_error err;
+	const char *error;
+	if (store_msg_get(sess->store, sess->mbox->name, msg->uid, &cur, &err, &error) < 0)
+		return; /* expunged meanwhile: the next sync reports it */
+	msg->flags = cur.flags;
+	msg->modseq = cur.modseq;
+	char *tmp = msg->keywords;
+	msg->keywords = cur.keywords;
+	cur.keywords = tmp;
+	store_msg_clear(&cur);
+}
+
+static int imap_store_change(struct imap_session *sess, const struct imap_store_req *req,
+                             const size_t *idx, size_t n)
+{
+	struct store_change change = {
+	        .mode = req->mode,
+	        .change_flags = req->mode == 0 || req->has_flags,
+	        .flags = req->flags,
+	        .change_keywords = req->mode == 0 || req->keyword_count > 0,
+	        .keywords = (const char *const *)req->keywords,
+	        .keyword_count = req->keyword_count,
+	};
+	enum store_error err = STORE_OK;
 	const char *error;
 	uint32_t *uids = xcalloc(n + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
 		uids[i] = sess->mbox->msgs[idx[i]].uid;
-	int ret = n == 0 ? 0
-	                 : store_flags_update(sess->store, sess->mbox->name, uids, n, req->mode,
-	                                      req->flags, &error);
+	int ret = store_msgs_change(sess->store, sess->mbox->name, uids, n, &change, NULL, NULL,
+	                            &err, &error);
 	free(uids);
-	if (ret < 0) {
-		imap_internal_error(sess, "store_flags_update", error);
+	if (ret == 0)
+		return 0;
+	if (err == STORE_ERR_INVALID)
+		imap_bad(sess, "Invalid keyword");
+	else if (err == STORE_ERR_LIMIT)
+		imap_done(sess, "NO [LIMIT] Too many keywords in this mailbox");
+	else
+		imap_internal_error(sess, "store_msgs_change", error);
+	return -1;
+}
+
+static void imap_store_run(struct imap_session *sess, const struct imap_store_req *req,
+                           const size_t *idx, size_t n)
+{
+	if (n > 0 && imap_store_change(sess, req, idx, n) < 0)
 		return;
-	}
+	if (req->keyword_count > 0)
+		imap_mailbox_keywords_sync(sess);
 	for (size_t i = 0; i < n; i++) {
-		struct store_msg *msg = &sess->mbox->msgs[idx[i]];
-		msg->flags = imap_store_apply(req, msg->flags);
+		imap_store_refresh(sess, &sess->mbox->msgs[idx[i]]);
 		if (!req->silent)
 			imap_store_report(sess, idx[i]);
 	}
@@ -114,16 +155,12 @@ IMAP_HANDLER(imap_cmd_store)
 	const char *item;
 	size_t *idx = NULL, n = 0;
 	if (count < 3 || !imap_arg_get_atom(&args[1], &item) || imap_store_item(&req, item) < 0 ||
-	    imap_store_flags(&req, &args[2], count - 2) < 0) {
+	    imap_store_flags(&req, &args[2], count - 2) < 0)
 		imap_bad(sess, "Invalid STORE arguments");
-		return;
-	}
-	if (sess->mbox->readonly) {
+	else if (sess->mbox->readonly)
 		imap_done(sess, "NO [READ-ONLY] Mailbox is read-only");
-		return;
-	}
-	if (imap_mailbox_seqset(sess, &args[0], &idx, &n) < 0)
-		return;
-	imap_store_run(sess, &req, idx, n);
+	else if (imap_mailbox_seqset(sess, &args[0], &idx, &n) == 0)
+		imap_store_run(sess, &req, idx, n);
 	free(idx);
+	free(req.keywords);
 }

@@ -280,7 +280,7 @@ static void imap_fetch_simple(struct imap_session *sess, struct buf *text,
 	switch (item->kind) {
 	case IMAP_FETCH_FLAGS:
 		buf_append_str(text, "FLAGS ");
-		imap_flags_write(text, msg->flags);
+		imap_flags_write(text, msg->flags, msg->keywords);
 		break;
 	case IMAP_FETCH_UID:
 		buf_printf(text, "UID %" PRIu32, msg->uid);
@@ -292,6 +292,17 @@ static void imap_fetch_simple(struct imap_session *sess, struct buf *text,
 		break;
 	case IMAP_FETCH_RFC822_SIZE:
 		buf_printf(text, "RFC822.SIZE %" PRIu64, msg->vsize);
+		break;
+	case IMAP_FETCH_EMAILID:
+		buf_printf(text, "EMAILID (%s)", msg->emailid);
+		break;
+	case IMAP_FETCH_THREADID:
+		buf_append_str(text, "THREADID NIL");
+		break;
+	case IMAP_FETCH_SAVEDATE:
+		buf_append_str(text, "SAVEDATE \"");
+		imap_date_time_write(text, msg->save_date);
+		buf_append_char(text, '"');
 		break;
 	case IMAP_FETCH_ENVELOPE:
 		buf_append_str(text, "ENVELOPE ");
@@ -398,7 +409,7 @@ static int imap_fetch_build(struct imap_session *sess, struct imap_fetch *f, siz
 	}
 	if (add_flags) {
 		buf_append_str(&imap_piece_cur(f)->text, " FLAGS ");
-		imap_flags_write(&imap_piece_cur(f)->text, msg->flags);
+		imap_flags_write(&imap_piece_cur(f)->text, msg->flags, msg->keywords);
 	}
 	buf_append_str(&imap_piece_cur(f)->text, ")\r\n");
 	sess->fetch_count++;

@@ -14,6 +14,10 @@ enum imap_fetch_kind {
 	IMAP_FETCH_UID,
 	IMAP_FETCH_INTERNALDATE,
 	IMAP_FETCH_RFC822_SIZE,
+	IMAP_FETCH_EMAILID,  /* RFC 8474 */
+	IMAP_FETCH_THREADID, /* RFC 8474: always NIL */
+	IMAP_FETCH_SAVEDATE, /* RFC 8514 */
+	/* the kinds below need the MIME tree (see imap_fetch_needs) */
 	IMAP_FETCH_ENVELOPE,
 	IMAP_FETCH_BODYSTRUCTURE,
 	IMAP_FETCH_BODY,        /* BODY without a section: the non-extended structure */

@@ -36,7 +36,7 @@ unsigned int imap_flag_parse(const char *name)
 	return 0;
 }
 
-void imap_flags_write(struct buf *out, unsigned int flags)
+void imap_flags_write(struct buf *out, unsigned int flags, const char *keywords)
 {
 	bool first = true;
 	buf_append_char(out, '(');
@@ -48,7 +48,76 @@ void imap_flags_write(struct buf *out, unsigned int flags)
 		buf_append_str(out, imap_system_flags[i].name);
 		first = false;
 	}
+	if (keywords != NULL && keywords[0] != '\0') {
+		if (!first)
+			buf_append_char(out, ' ');
+		buf_append_str(out, keywords);
+	}
 	buf_append_char(out, ')');
+}
+
+bool imap_keyword_valid(const char *name)
+{
+	size_t len = strlen(name);
+	/* atom-specials other than those the parser already refuses */
+	return len > 0 && len <= STORE_KEYWORD_MAX_LEN && strpbrk(name, "\\]%*\"(){ ") == NULL;
+}
+
+bool imap_keywords_contain(const char *list, const char *keyword)
+{
+	size_t len = strlen(keyword);
+	for (const char *p = list; p != NULL && *p != '\0';) {
+		size_t n = strcspn(p, " ");
+		if (n == len && strncasecmp(p, keyword, len) == 0)
+			return true;
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/* "\Answered ... $Junk foo" */
+static void imap_mailbox_flag_list(const struct imap_mailbox *mbox, struct buf *out)
+{
+	buf_append_str(out, "\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+	for (size_t i = 0; i < mbox->keyword_count; i++)
+		buf_printf(out, " %s", mbox->keywords[i]);
+}
+
+void imap_mailbox_flags_send(struct imap_session *sess)
+{
+	const struct imap_mailbox *mbox = sess->mbox;
+	struct buf list = BUF_INIT(0);
+	imap_mailbox_flag_list(mbox, &list);
+	imap_untagged(sess, "FLAGS (%s)", buf_str(&list));
+	if (mbox->readonly)
+		imap_untagged(sess, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+	else
+		imap_untagged(sess, "OK [PERMANENTFLAGS (%s \\*)] Flags permitted", buf_str(&list));
+	buf_free(&list);
+}
+
+void imap_mailbox_keywords_sync(struct imap_session *sess)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	char **keywords = NULL;
+	size_t count = 0;
+	enum store_error err;
+	const char *error;
+	if (store_mailbox_keywords(sess->store, mbox->name, &keywords, &count, &err, &error) < 0) {
+		log_warn("imap session=%s user=%s event=keywords_failed mailbox=\"%s\" error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), mbox->name, error);
+		return;
+	}
+	/* a mailbox's keyword list only grows */
+	if (count == mbox->keyword_count) {
+		store_names_free(&keywords, count);
+		return;
+	}
+	store_names_free(&mbox->keywords, mbox->keyword_count);
+	mbox->keywords = keywords;
+	mbox->keyword_count = count;
+	imap_mailbox_flags_send(sess);
 }
 
 /* ---- names ---- */
@@ -96,6 +165,7 @@ void imap_mailbox_free(struct imap_mailbox **mboxp)
 	if (mbox == NULL)
 		return;
 	store_msg_list_free(&mbox->msgs, mbox->count);
+	store_names_free(&mbox->keywords, mbox->keyword_count);
 	free(mbox->name);
 	free(mbox);
 	*mboxp = NULL;
@@ -126,17 +196,20 @@ ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
 }
 
 static void imap_sync_flags(struct imap_session *sess, struct store_msg *old,
-                            const struct store_msg *cur, size_t seq)
+                            struct store_msg *cur, size_t seq)
 {
-	if (old->flags == cur->flags)
+	if (old->flags == cur->flags && strcmp(old->keywords, cur->keywords) == 0)
 		return;
 	old->flags = cur->flags;
 	old->modseq = cur->modseq;
+	char *tmp = old->keywords;
+	old->keywords = cur->keywords;
+	cur->keywords = tmp;
 	struct buf line = BUF_INIT(0);
 	buf_printf(&line, "%zu FETCH (FLAGS ", seq);
-	imap_flags_write(&line, cur->flags);
+	imap_flags_write(&line, old->flags, old->keywords);
 	if (sess->uid)
-		buf_printf(&line, " UID %" PRIu32, cur->uid);
+		buf_printf(&line, " UID %" PRIu32, old->uid);
 	buf_append_char(&line, ')');
 	imap_untagged(sess, "%s", buf_str(&line));
 	buf_free(&line);
@@ -145,7 +218,7 @@ static void imap_sync_flags(struct imap_session *sess, struct store_msg *old,
 /* Walks the old view from the end so that each EXPUNGE names the number
  * the client has at that moment. Messages that are gone stay in the view
  * when expunges may not be reported yet. */
-static void imap_sync_expunges(struct imap_session *sess, const struct store_msg *cur,
+static void imap_sync_expunges(struct imap_session *sess, struct store_msg *cur,
                                size_t cur_count, bool allow_expunge)
 {
 	struct imap_mailbox *mbox = sess->mbox;
@@ -196,6 +269,8 @@ void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge)
 		         conn_id(sess->conn), imap_user(sess), sess->mbox->name, error);
 		return;
 	}
+	/* FLAGS first: the FETCH replies below may name new keywords */
+	imap_mailbox_keywords_sync(sess);
 	imap_sync_expunges(sess, cur, cur_count, allow_expunge);
 	imap_sync_new(sess, cur, cur_count);
 	store_msg_list_free(&cur, cur_count);

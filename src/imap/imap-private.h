@@ -68,6 +68,8 @@ struct imap_mailbox {
 	uint32_t uidnext;
 	struct store_msg *msgs;
 	size_t count;
+	char **keywords; /* the mailbox's keywords as last announced (FLAGS) */
+	size_t keyword_count;
 };
 
 struct imap_part_cache_entry {
@@ -84,6 +86,8 @@ struct imap_append {
 	char *mailbox;
 	uint64_t size;
 	bool failed; /* a write failed: abort at the end */
+	char **keywords; /* set on the new message once it is saved */
+	size_t keyword_count;
 };
 
 struct imap_fetch;
@@ -194,8 +198,18 @@ ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid);
  * answering BAD. */
 int imap_mailbox_seqset(struct imap_session *sess, const struct imap_arg *arg, size_t **idx_r,
                         size_t *count_r);
-/* "(\Seen \Deleted)" */
-void imap_flags_write(struct buf *out, unsigned int flags);
+/* "(\Seen \Deleted $Junk)": system flags, then the space-separated
+ * keywords (may be NULL). */
+void imap_flags_write(struct buf *out, unsigned int flags, const char *keywords);
+/* A keyword the store can keep: an atom without '\', not too long. */
+bool imap_keyword_valid(const char *name);
+/* Whether the space-separated list holds keyword (ASCII case ignored). */
+bool imap_keywords_contain(const char *list, const char *keyword);
+/* Sends FLAGS and PERMANENTFLAGS for the view's keyword list. */
+void imap_mailbox_flags_send(struct imap_session *sess);
+/* Reloads the mailbox's keywords; when new ones appeared, tells the
+ * client with FLAGS and PERMANENTFLAGS (RFC 9051 7.3.2). */
+void imap_mailbox_keywords_sync(struct imap_session *sess);
 /* A system flag name to its bit; 0 when unknown. */
 unsigned int imap_flag_parse(const char *name);
 /* A message's MIME tree from the cache or parsed now; NULL after an

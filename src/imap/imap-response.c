@@ -123,7 +123,7 @@ void imap_capability_string(struct imap_session *sess, struct buf *out)
 		return;
 	}
 	buf_append_str(out, " NAMESPACE UIDPLUS UNSELECT CHILDREN SPECIAL-USE LIST-STATUS "
-	                    "STATUS=SIZE ESEARCH BINARY UTF8=ACCEPT MOVE IDLE");
+	                    "STATUS=SIZE ESEARCH BINARY UTF8=ACCEPT MOVE IDLE OBJECTID SAVEDATE");
 }
 
 void imap_append_astring(struct imap_session *sess, struct buf *out, const char *s)

@@ -44,6 +44,12 @@ enum imap_key_type {
 	KEY_HEADER,
 	KEY_BODY,
 	KEY_TEXT,
+	KEY_KEYWORD,
+	KEY_UNKEYWORD,
+	KEY_EMAILID,
+	KEY_SAVEDBEFORE,
+	KEY_SAVEDON,
+	KEY_SAVEDSINCE,
 };
 
 struct imap_key {
@@ -98,8 +104,14 @@ static const struct {
         {"NEW", KEY_NEW, ARG_NONE, 0, NULL},
         {"OLD", KEY_OLD, ARG_NONE, 0, NULL},
         {"RECENT", KEY_RECENT, ARG_NONE, 0, NULL},
-        {"KEYWORD", KEY_NONE, ARG_STRING, 0, NULL},
-        {"UNKEYWORD", KEY_ALL, ARG_STRING, 0, NULL},
+        {"KEYWORD", KEY_KEYWORD, ARG_STRING, 0, NULL},
+        {"UNKEYWORD", KEY_UNKEYWORD, ARG_STRING, 0, NULL},
+        {"EMAILID", KEY_EMAILID, ARG_STRING, 0, NULL},
+        {"THREADID", KEY_NONE, ARG_STRING, 0, NULL}, /* no message has one */
+        {"SAVEDBEFORE", KEY_SAVEDBEFORE, ARG_DATE, 0, NULL},
+        {"SAVEDON", KEY_SAVEDON, ARG_DATE, 0, NULL},
+        {"SAVEDSINCE", KEY_SAVEDSINCE, ARG_DATE, 0, NULL},
+        {"SAVEDATESUPPORTED", KEY_ALL, ARG_NONE, 0, NULL}, /* every mailbox has save dates */
         {"LARGER", KEY_LARGER, ARG_NUMBER, 0, NULL},
         {"SMALLER", KEY_SMALLER, ARG_NUMBER, 0, NULL},
         {"BEFORE", KEY_BEFORE, ARG_DATE, 0, NULL},
@@ -518,6 +530,26 @@ static bool imap_match_text(struct imap_search_msg *m, const struct imap_key *ke
 	return ctx.found;
 }
 
+/* Keys on what the index holds beside flags: keywords, EMAILID (RFC
+ * 8474), the save date (RFC 8514). */
+static bool imap_match_meta(const struct store_msg *msg, const struct imap_key *key)
+{
+	switch (key->type) {
+	case KEY_KEYWORD:
+		return imap_keywords_contain(msg->keywords, key->value);
+	case KEY_UNKEYWORD:
+		return !imap_keywords_contain(msg->keywords, key->value);
+	case KEY_EMAILID:
+		return strcasecmp(msg->emailid, key->value) == 0;
+	case KEY_SAVEDBEFORE:
+		return imap_day_of(msg->save_date) < key->date;
+	case KEY_SAVEDON:
+		return imap_day_of(msg->save_date) == key->date;
+	default:
+		return imap_day_of(msg->save_date) >= key->date;
+	}
+}
+
 static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key);
 
 static bool imap_match_children(struct imap_search_msg *m, const struct imap_key *key)
@@ -546,7 +578,7 @@ static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key
 	case KEY_NONE:
 	case KEY_NEW:
 	case KEY_RECENT:
-		return false; /* no keywords yet; nothing is \Recent */
+		return false; /* nothing is \Recent; THREADID is NIL */
 	case KEY_OLD:
 		return true;
 	case KEY_AND:
@@ -577,6 +609,13 @@ static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key
 		return imap_match_sent(m, key);
 	case KEY_HEADER:
 		return imap_match_header(m, key);
+	case KEY_KEYWORD:
+	case KEY_UNKEYWORD:
+	case KEY_EMAILID:
+	case KEY_SAVEDBEFORE:
+	case KEY_SAVEDON:
+	case KEY_SAVEDSINCE:
+		return imap_match_meta(msg, key);
 	default:
 		return imap_match_text(m, key);
 	}

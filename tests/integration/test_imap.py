@@ -569,3 +569,141 @@ def test_delete_rename_subscribe(yubin):
     assert c.delete("INBOX")[0] == "NO"
     assert c.list('""', "Projects*")[1] == [None]
     c.logout()
+
+
+# ---- keywords (RFC 9051 2.3.2, 6.4.6, 7.3.2) ---------------------------------
+
+def flags_of(data):
+    """The FLAGS list of a FETCH reply line, as a set of bytes."""
+    m = re.search(rb"FLAGS \(([^)]*)\)", data if isinstance(data, bytes) else data[0])
+    return set(m.group(1).split())
+
+
+def test_keywords_store_fetch_select_search(yubin):
+    for data in SAMPLES:
+        yubin.deliver(DEMO, data)
+    a = imap_ssl(yubin)
+    b = imap_stls(yubin)
+    typ, caps = a.capability()
+    assert b" OBJECTID" in caps[0] and b" SAVEDATE" in caps[0]
+    a.select("INBOX")
+    u = a.untagged_responses
+    assert b"\\*" in u["PERMANENTFLAGS"][0]
+    b.select("INBOX")
+    # a mixed list sets a system flag and keywords at once; a new keyword
+    # gives the session an untagged FLAGS first
+    typ, data = a.store("1", "+FLAGS", "(\\Flagged $Junk Project-X)")
+    assert typ == "OK"
+    assert flags_of(data[0]) == {b"\\Flagged", b"$Junk", b"Project-X"}
+    assert b"Project-X" in a.untagged_responses.pop("FLAGS")[-1]
+    # another session sees it after NOOP, with the new keywords in FLAGS
+    b.noop()
+    assert b"$Junk" in b.untagged_responses.pop("FLAGS")[-1]
+    assert flags_of(b.untagged_responses.pop("FETCH")[-1]) == {b"\\Flagged", b"$Junk",
+                                                               b"Project-X"}
+    typ, data = b.fetch("1", "(FLAGS)")
+    assert flags_of(data[0]) == {b"\\Flagged", b"$Junk", b"Project-X"}
+    # the spelling the mailbox first saw is kept; matching ignores case
+    a.store("2", "+FLAGS", "(project-x)")
+    typ, data = a.fetch("2", "(FLAGS)")
+    assert flags_of(data[0]) == {b"Project-X"}
+    assert a.search(None, "KEYWORD", "project-X")[1] == [b"1 2"]
+    assert a.search(None, "KEYWORD", "$Junk")[1] == [b"1"]
+    assert a.search(None, "UNKEYWORD", "$Junk")[1] == [b"2 3"]
+    # a new session's SELECT lists them in FLAGS and PERMANENTFLAGS
+    c = imap_stls(yubin)
+    c.select("INBOX")
+    for name in ("FLAGS", "PERMANENTFLAGS"):
+        line = c.untagged_responses[name][0]
+        assert b"$Junk" in line and b"Project-X" in line and b"\\Seen" in line, line
+    assert b"\\*" in c.untagged_responses["PERMANENTFLAGS"][0]
+    c.logout()
+    # removing, and FLAGS replacing keywords too
+    typ, data = a.store("1", "-FLAGS", "($Junk)")
+    assert flags_of(data[0]) == {b"\\Flagged", b"Project-X"}
+    typ, data = a.uid("STORE", "2", "FLAGS", "(\\Seen)")
+    assert flags_of(data[0]) == {b"\\Seen"}
+    assert a.search(None, "KEYWORD", "$Junk")[1] == [b""]
+    assert a.search(None, "KEYWORD", "Project-X")[1] == [b"1"]
+    # an invalid keyword is BAD and changes nothing
+    for bad in ("(a\\b)", "(" + "k" * 101 + ")"):
+        with pytest.raises(imaplib.IMAP4.error, match="BAD"):
+            a.store("1", "+FLAGS", bad)
+    typ, data = a.fetch("1", "(FLAGS)")
+    assert flags_of(data[0]) == {b"\\Flagged", b"Project-X"}
+    a.logout()
+    b.logout()
+
+
+def test_keyword_limit_is_no_limit(yubin):
+    yubin.deliver(DEMO, PLAIN)
+    c = imap_ssl(yubin)
+    c.select("INBOX")
+    for i in range(0, 100, 20):
+        words = " ".join("kw%d" % k for k in range(i, i + 20))
+        assert c.store("1", "+FLAGS.SILENT", "(%s)" % words)[0] == "OK"
+    typ, data = c.store("1", "+FLAGS", "(one-too-many)")
+    assert typ == "NO" and b"[LIMIT]" in data[0]
+    c.logout()
+
+
+def test_append_with_keywords(yubin):
+    c = imap_ssl(yubin)
+    msg = b"From: me@example.test\r\nSubject: kw\r\n\r\nbody\r\n"
+    assert c.append("Drafts", "(\\Draft $Forwarded Urgent)", None, msg)[0] == "OK"
+    c.select("Drafts")
+    assert b"Urgent" in c.untagged_responses["FLAGS"][0]
+    typ, data = c.fetch("1", "(FLAGS)")
+    assert flags_of(data[0]) == {b"\\Draft", b"$Forwarded", b"Urgent"}
+    assert c.search(None, "KEYWORD", "urgent")[1] == [b"1"]
+    c.logout()
+
+
+# ---- OBJECTID (RFC 8474) and SAVEDATE (RFC 8514) ----------------------------
+
+def test_objectid_stable_and_kept_by_copy(yubin):
+    for data in SAMPLES:
+        yubin.deliver(DEMO, data)
+    a = imap_ssl(yubin)
+    typ, data = a.create("Lab")
+    assert typ == "OK"
+    created = re.search(rb"\[MAILBOXID \((M[0-9a-f]{24})\)\]", data[0]).group(1)
+    a.select("INBOX")
+    inbox_id = re.search(rb"(M[0-9a-f]{24})", a.untagged_responses["MAILBOXID"][0]).group(1)
+    typ, data = a.fetch("1:3", "(EMAILID THREADID)")
+    ids = [re.search(rb"EMAILID \((E[0-9a-f]{24})\)", d).group(1) for d in data]
+    assert len(set(ids)) == 3 and all(b"THREADID NIL" in d for d in data)
+    assert a.copy("2", "Lab")[0] == "OK"
+    a.logout()
+    # another session: the same ids; the copy keeps its EMAILID
+    b = imap_stls(yubin)
+    typ, data = b.status("Lab", "(MAILBOXID MESSAGES)")
+    assert data[0] == b"Lab (MESSAGES 1 MAILBOXID (%s))" % created
+    b.select("INBOX", readonly=True)
+    assert inbox_id in b.untagged_responses["MAILBOXID"][0]
+    typ, data = b.fetch("1:3", "(EMAILID)")
+    assert [re.search(rb"EMAILID \((E[0-9a-f]{24})\)", d).group(1) for d in data] == ids
+    assert b.search(None, "EMAILID", ids[2])[1] == [b"3"]
+    assert b.search(None, "THREADID", "T0123")[1] == [b""]
+    b.select("Lab")
+    assert created in b.untagged_responses["MAILBOXID"][0]
+    typ, data = b.fetch("1", "(EMAILID)")
+    assert re.search(rb"EMAILID \((E[0-9a-f]{24})\)", data[0]).group(1) == ids[1]
+    b.logout()
+
+
+def test_savedate_fetch_and_search(yubin):
+    yubin.deliver(DEMO, PLAIN)
+    c = imap_ssl(yubin)
+    c.select("INBOX")
+    typ, data = c.fetch("1", "(SAVEDATE INTERNALDATE)")
+    m = re.search(rb'SAVEDATE "([^"]+)"', data[0])
+    assert m, data
+    saved = time.strptime(m.group(1).decode().strip(), "%d-%b-%Y %H:%M:%S +0000")
+    assert abs(time.mktime(saved) - time.mktime(time.gmtime())) < 120
+    today = time.strftime("%d-%b-%Y", time.gmtime())
+    assert c.search(None, "SAVEDON", today)[1] == [b"1"]
+    assert c.search(None, "SAVEDSINCE", today)[1] == [b"1"]
+    assert c.search(None, "SAVEDBEFORE", today)[1] == [b""]
+    assert c.search(None, "SAVEDATESUPPORTED")[1] == [b"1"]
+    c.logout()
