@@ -37,20 +37,7 @@ void imap_append_free(struct imap_session *sess)
 
 static int imap_append_flag(const char *name, struct imap_append_args *a)
 {
-	if (name[0] != '\\') {
-		if (!imap_keyword_valid(name))
-			return -1;
-		a->keywords[a->keyword_count++] = name;
-		return 0;
-	}
-	/* \Recent is the server's */
-	if (strcasecmp(name, "\\Recent") == 0)
-		return 0;
-	unsigned int flag = imap_flag_parse(name);
-	if (flag == 0)
-		return -1;
-	a->flags |= flag;
-	return 0;
+	return imap_flag_classify(name, &a->flags, a->keywords, &a->keyword_count) < 0 ? -1 : 0;
 }
 
 static int imap_append_flags(const struct imap_arg *arg, struct imap_append_args *a)

@@ -42,20 +42,10 @@ static int imap_store_flag(struct imap_store_req *req, const struct imap_arg *ar
 	const char *name;
 	if (!imap_arg_get_flag(arg, false, &name))
 		return -1;
-	if (name[0] != '\\') {
-		if (!imap_keyword_valid(name))
-			return -1;
-		req->keywords[req->keyword_count++] = name;
-		return 0;
-	}
-	if (strcasecmp(name, "\\Recent") == 0)
-		return 0;
-	unsigned int flag = imap_flag_parse(name);
-	if (flag == 0)
-		return -1;
-	req->flags |= flag;
-	req->has_flags = true;
-	return 0;
+	int ret = imap_flag_classify(name, &req->flags, req->keywords, &req->keyword_count);
+	if (ret == 1)
+		req->has_flags = true;
+	return ret < 0 ? -1 : 0;
 }
 
 static int imap_store_flags(struct imap_store_req *req, const struct imap_arg *args,

@@ -399,3 +399,21 @@ const struct mime_part *imap_message_parts(struct imap_session *sess, const stru
 	e->used = ++sess->cache_clock;
 	return root;
 }
+
+int imap_flag_classify(const char *name, unsigned int *flags, const char **keywords,
+		       size_t *count)
+{
+	if (name[0] != '\\') {
+		if (!imap_keyword_valid(name))
+			return -1;
+		keywords[(*count)++] = name;
+		return 0;
+	}
+	if (strcasecmp(name, "\\Recent") == 0)
+		return 0;
+	unsigned int flag = imap_flag_parse(name);
+	if (flag == 0)
+		return -1;
+	*flags |= flag;
+	return 1;
+}

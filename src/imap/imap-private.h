@@ -212,6 +212,12 @@ void imap_mailbox_flags_send(struct imap_session *sess);
 void imap_mailbox_keywords_sync(struct imap_session *sess);
 /* A system flag name to its bit; 0 when unknown. */
 unsigned int imap_flag_parse(const char *name);
+/* Sorts one flag of a client's flag list (STORE, APPEND): a system flag is
+ * added to *flags (returns 1), a keyword is appended to keywords[*count]
+ * (the caller sized the array to the list; returns 0), \Recent belongs to
+ * the server and is skipped (0); -1 when the name is invalid. */
+int imap_flag_classify(const char *name, unsigned int *flags, const char **keywords,
+		       size_t *count);
 /* A message's MIME tree from the cache or parsed now; NULL after an
  * answer (the message vanished or cannot be read). */
 const struct mime_part *imap_message_parts(struct imap_session *sess, const struct store_msg *msg,
