@@ -125,6 +125,12 @@ struct imap_session {
 	struct store *store;
 	bool rev2; /* ENABLE IMAP4rev2 */
 	bool utf8; /* ENABLE UTF8=ACCEPT */
+	bool condstore; /* CONDSTORE enabled (ENABLE, or a CONDSTORE-enabling command) */
+	bool qresync;   /* ENABLE QRESYNC: VANISHED replaces EXPUNGE */
+	/* SEARCHRES (RFC 5182): the UIDs of the last SEARCH ... RETURN (SAVE),
+	 * ascending; "$" in a sequence set stands for them. */
+	uint32_t *searchres;
+	size_t searchres_count;
 	struct imap_mailbox *mbox;
 	struct imap_append *append;
 	bool idling;                     /* IDLE waits for DONE */

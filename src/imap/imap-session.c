@@ -364,6 +364,8 @@ static void imap_on_close(struct conn *conn, void *ctx)
 	imap_auth_abort(sess);
 	imap_mailbox_free(&sess->mbox);
 	imap_part_cache_clear(sess);
+	xfree(sess->searchres);
+	sess->searchres_count = 0;
 	store_close(&sess->store);
 	imap_parser_destroy(&sess->parser);
 	xfree(sess->tag);
