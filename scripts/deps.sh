@@ -5,9 +5,9 @@
 set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config libevent-dev libssl-dev
-            libsqlite3-dev libcrypt-dev openssl)
-test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest curl)
-bench_pkgs=(dovecot-pop3d)
+            libsqlite3-dev libcrypt-dev zlib1g-dev openssl)
+test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest curl dovecot-imapd mutt)
+bench_pkgs=(dovecot-pop3d dovecot-imapd)
 
 case "${1:-test}" in
 	build) want=("${build_pkgs[@]}") ;;
