@@ -1,9 +1,15 @@
 /* One struct conn per client: a bufferevent (plain socket or OpenSSL), the
  * protocol's callbacks, an idle timer, a one-shot timer and a deferred
  * event. Protocol callbacks never see their conn freed under them: closing
- * only marks the conn, on_close and the free run from the deferred event. */
+ * only marks the conn, on_close and the free run from the deferred event.
+ *
+ * COMPRESS=DEFLATE sits between the protocol and the bufferevent (so above
+ * TLS): writes are deflated straight into the bufferevent's output and
+ * flushed from the deferred event, input is inflated on demand from the
+ * bufferevent's input into a bounded buffer of plain bytes. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +24,7 @@
 #include <event2/event.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <zlib.h>
 
 #include "lib/log.h"
 #include "lib/net-private.h"
@@ -35,6 +42,21 @@ enum conn_state {
 #define CONN_DEFER_INPUT    0x1
 #define CONN_DEFER_STARTTLS 0x2
 #define CONN_DEFER_FINISH   0x4
+#define CONN_DEFER_FLUSH    0x8 /* end the deflate block: a sync flush */
+
+/* Plain bytes inflated per pass of the loop: a decompression bomb costs
+ * one bounded slice of CPU at a time, as a fast sender does. */
+#define CONN_INFLATE_BUDGET (1024 * 1024)
+#define CONN_ZCHUNK (16 * 1024)
+
+/* RFC 4978 on this connection: raw DEFLATE (RFC 1951) both ways. */
+struct conn_deflate {
+	z_stream in, out;
+	struct evbuffer *plain_in; /* inflated, not read by the protocol yet */
+	size_t unflushed;          /* plain bytes deflated since the last flush */
+	size_t budget;             /* plain bytes this pass may still inflate */
+	uint64_t plain_in_bytes, plain_out_bytes;
+};
 
 struct conn {
 	struct conn *prev, *next;   /* every conn of this process */
@@ -77,8 +99,9 @@ struct conn {
 	char error[128];            /* the I/O or TLS error, if any */
 	char tls_desc[96];
 
-	uint64_t in_bytes, out_bytes;
+	uint64_t in_bytes, out_bytes;   /* on the wire, below TLS */
 	struct timespec opened;
+	struct conn_deflate *zs;        /* COMPRESS=DEFLATE, or NULL */
 };
 
 static struct conn *conn_list;
@@ -88,6 +111,10 @@ static void *conn_empty_ctx;
 static uint32_t conn_id_serial, conn_id_random, conn_id_counter;
 
 static void conn_setup_tls(struct conn *conn);
+static void conn_deflate_free(struct conn *conn);
+static void conn_deflate_flush(struct conn *conn);
+static bool conn_inflate(struct conn *conn);
+static bool conn_inflate_pending(const struct conn *conn);
 
 /* ---- bookkeeping ---- */
 
@@ -129,7 +156,15 @@ static void conn_defer(struct conn *conn, unsigned what)
 	event_active(conn->defer, 0, 0);
 }
 
+/* The bytes the protocol reads: the plain side when compressing. */
 static struct evbuffer *conn_input(const struct conn *conn)
+{
+	if (conn->zs != NULL)
+		return conn->zs->plain_in;
+	return bufferevent_get_input(conn->bev);
+}
+
+static struct evbuffer *conn_raw_input(const struct conn *conn)
 {
 	return bufferevent_get_input(conn->bev);
 }
@@ -185,14 +220,19 @@ static void conn_fill_addresses(struct conn *conn)
 static void conn_log_disconnect(const struct conn *conn)
 {
 	struct timespec now;
+	char zinfo[80] = "";
 	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (conn->zs != NULL)
+		snprintf(zinfo, sizeof(zinfo), " plain_in=%llu plain_out=%llu",
+			 (unsigned long long)conn->zs->plain_in_bytes,
+			 (unsigned long long)conn->zs->plain_out_bytes);
 	log_info("conn session=%s ip=%s port=%u listener=%s tls=%s "
-		 "event=disconnect reason=%s in=%llu out=%llu secs=%lld%s%s%s",
+		 "event=disconnect reason=%s in=%llu out=%llu%s secs=%lld%s%s%s",
 		 conn->id, conn->remote_ip, conn->remote_port,
 		 conn->listener->name, conn->is_tls ? "yes" : "no",
 		 conn->reason != NULL ? conn->reason : "closed",
 		 (unsigned long long)conn->in_bytes,
-		 (unsigned long long)conn->out_bytes,
+		 (unsigned long long)conn->out_bytes, zinfo,
 		 (long long)(now.tv_sec - conn->opened.tv_sec),
 		 conn->error[0] != '\0' ? " error=\"" : "", conn->error,
 		 conn->error[0] != '\0' ? "\"" : "");
@@ -236,6 +276,7 @@ static void conn_free(struct conn *conn)
 		connlimit_release(conn->limits, conn->limit_slot,
 				  &conn->limit_ip, conn->limit_tracked);
 	tls_server_unref(&conn->tls);
+	conn_deflate_free(conn);
 	free(conn->line);
 	free(conn);
 	if (conn_live == 0 && conn_empty_cb != NULL)
@@ -271,10 +312,12 @@ static void conn_close_reason(struct conn *conn, const char *reason)
 	 * sends a reset that can destroy our last reply in flight. */
 	bufferevent_enable(conn->bev, EV_READ);
 	evbuffer_drain(conn_input(conn), evbuffer_get_length(conn_input(conn)));
+	evbuffer_drain(conn_raw_input(conn), evbuffer_get_length(conn_raw_input(conn)));
 	evtimer_del(conn->timer);
 	struct timeval tv = ms_to_tv(CONN_CLOSE_FLUSH_MS);
 	evtimer_add(conn->idle_timer, &tv);
 	bufferevent_setwatermark(conn->bev, EV_WRITE, 0, 0);
+	conn_deflate_flush(conn);
 	if (evbuffer_get_length(conn_output(conn)) == 0) {
 		conn->flushed = true;
 		conn_finish(conn, reason);
@@ -295,7 +338,9 @@ bool conn_is_closing(const struct conn *conn)
 
 static void conn_check_eof(struct conn *conn)
 {
-	if (conn->peer_eof && conn->state == CONN_STATE_OPEN && !conn->paused)
+	/* Compressed input left for the next pass is still to be read. */
+	if (conn->peer_eof && conn->state == CONN_STATE_OPEN && !conn->paused &&
+	    !conn_inflate_pending(conn))
 		conn_close_reason(conn, "peer-closed");
 }
 
@@ -303,6 +348,8 @@ static void conn_deliver_input(struct conn *conn)
 {
 	if (conn->state != CONN_STATE_OPEN || conn->paused)
 		return;
+	if (conn->zs != NULL)
+		conn->zs->budget = CONN_INFLATE_BUDGET;
 	if (conn->cb.on_input != NULL)
 		conn->cb.on_input(conn, conn->ctx);
 	conn_check_eof(conn);
@@ -377,10 +424,8 @@ static int conn_take_line(struct conn *conn, struct evbuffer *in, size_t pos,
 	return 1;
 }
 
-int conn_read_line(struct conn *conn, char **line_r, size_t *len_r)
+static int conn_read_line_once(struct conn *conn, char **line_r, size_t *len_r)
 {
-	if (conn->state != CONN_STATE_OPEN)
-		return 0;
 	struct evbuffer *in = conn_input(conn);
 	if (conn->skip_to_lf && !conn_skip_line(conn, in))
 		return 0;
@@ -397,9 +442,24 @@ int conn_read_line(struct conn *conn, char **line_r, size_t *len_r)
 	return -1;
 }
 
+int conn_read_line(struct conn *conn, char **line_r, size_t *len_r)
+{
+	int ret = 0;
+	/* Compressed: inflate more while a line is incomplete (bounded by the
+	 * read limit per step and the budget per pass). */
+	while (conn->state == CONN_STATE_OPEN) {
+		ret = conn_read_line_once(conn, line_r, len_r);
+		if (ret != 0 || !conn_inflate(conn))
+			break;
+	}
+	return conn->state == CONN_STATE_OPEN ? ret : 0;
+}
+
 size_t conn_read(struct conn *conn, void *data, size_t max)
 {
 	if (conn->state != CONN_STATE_OPEN)
+		return 0;
+	if (evbuffer_get_length(conn_input(conn)) == 0 && !conn_inflate(conn))
 		return 0;
 	int n = evbuffer_remove(conn_input(conn), data, max);
 	return n < 0 ? 0 : (size_t)n;
@@ -409,15 +469,23 @@ size_t conn_input_size(const struct conn *conn)
 {
 	if (conn->state != CONN_STATE_OPEN)
 		return 0;
-	return evbuffer_get_length(conn_input(conn));
+	size_t n = evbuffer_get_length(conn_input(conn));
+	if (conn->zs != NULL)
+		n += evbuffer_get_length(conn_raw_input(conn));
+	return n;
 }
 
-static void conn_set_read_watermark(struct conn *conn)
+static size_t conn_read_limit(const struct conn *conn)
 {
 	size_t high = CONN_INPUT_HIGH_WATER;
 	if (conn->max_line + 2 > high)
 		high = conn->max_line + 2;
-	bufferevent_setwatermark(conn->bev, EV_READ, 0, high);
+	return high;
+}
+
+static void conn_set_read_watermark(struct conn *conn)
+{
+	bufferevent_setwatermark(conn->bev, EV_READ, 0, conn_read_limit(conn));
 }
 
 void conn_set_max_line(struct conn *conn, size_t max)
@@ -444,7 +512,7 @@ void conn_resume_input(struct conn *conn)
 		return;
 	if (!conn->peer_eof)
 		bufferevent_enable(conn->bev, EV_READ);
-	if (evbuffer_get_length(conn_input(conn)) > 0 || conn->peer_eof)
+	if (conn_input_size(conn) > 0 || conn->peer_eof)
 		conn_defer(conn, CONN_DEFER_INPUT);
 }
 
@@ -458,18 +526,23 @@ static bool conn_writable(const struct conn *conn)
 
 static void conn_check_output(struct conn *conn)
 {
-	if (evbuffer_get_length(conn_output(conn)) <= CONN_OUTPUT_HARD_MAX)
+	if (conn_output_size(conn) <= CONN_OUTPUT_HARD_MAX)
 		return;
 	log_warn("conn session=%s output over %d bytes: closing", conn->id,
 		 CONN_OUTPUT_HARD_MAX);
 	conn_finish(conn, "output-overflow");
 }
 
+static void conn_deflate_write(struct conn *conn, const void *data, size_t len);
+
 void conn_write(struct conn *conn, const void *data, size_t len)
 {
 	if (!conn_writable(conn) || len == 0)
 		return;
-	evbuffer_add(conn_output(conn), data, len);
+	if (conn->zs != NULL)
+		conn_deflate_write(conn, data, len);
+	else
+		evbuffer_add(conn_output(conn), data, len);
 	conn_check_output(conn);
 }
 
@@ -484,14 +557,28 @@ void conn_printf(struct conn *conn, const char *fmt, ...)
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	evbuffer_add_vprintf(conn_output(conn), fmt, ap);
+	if (conn->zs != NULL) {
+		char *text = xvasprintf(fmt, ap);
+		conn_deflate_write(conn, text, strlen(text));
+		free(text);
+	} else {
+		evbuffer_add_vprintf(conn_output(conn), fmt, ap);
+	}
 	va_end(ap);
 	conn_check_output(conn);
 }
 
+/* Compressed: plain bytes not flushed yet count too, so a protocol that
+ * streams stops after CONN_OUTPUT_HIGH_WATER of them per turn whatever
+ * they compress to. */
 size_t conn_output_size(const struct conn *conn)
 {
-	return conn->bev == NULL ? 0 : evbuffer_get_length(conn_output(conn));
+	if (conn->bev == NULL)
+		return 0;
+	size_t n = evbuffer_get_length(conn_output(conn));
+	if (conn->zs != NULL)
+		n += conn->zs->unflushed;
+	return n;
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -548,7 +635,9 @@ const char *conn_tls_description(const struct conn *conn)
 
 bool conn_starttls_available(const struct conn *conn)
 {
+	/* Never under compression: TLS belongs below it (RFC 4978 3). */
 	return conn->listener->tls == TLS_MODE_STARTTLS && !conn->is_tls &&
+	       conn->zs == NULL &&
 	       conn->tls != NULL && conn->state == CONN_STATE_OPEN;
 }
 
@@ -721,6 +810,207 @@ static void conn_defer_cb(evutil_socket_t fd, short what, void *arg)
 		conn_starttls_switch(conn);
 	if ((flags & CONN_DEFER_INPUT) != 0)
 		conn_deliver_input(conn);
+	if ((flags & CONN_DEFER_FLUSH) != 0)
+		conn_deflate_flush(conn);
+}
+
+/* ---- COMPRESS=DEFLATE (RFC 4978) ---- */
+
+static voidpf conn_zalloc(voidpf opaque, uInt items, uInt size)
+{
+	return xcalloc(items, size);
+}
+
+static void conn_zfree(voidpf opaque, voidpf ptr)
+{
+	free(ptr);
+}
+
+static void conn_deflate_free(struct conn *conn)
+{
+	struct conn_deflate *zs = conn->zs;
+	if (zs == NULL)
+		return;
+	deflateEnd(&zs->out);
+	inflateEnd(&zs->in);
+	evbuffer_free(zs->plain_in);
+	free(zs);
+	conn->zs = NULL;
+}
+
+/* Deflates into the bufferevent's output until zlib has taken all the
+ * input and, for a flush, emitted everything. */
+static void conn_deflate_run(struct conn *conn, const void *data, size_t len,
+			     int flush)
+{
+	z_stream *z = &conn->zs->out;
+	struct evbuffer *out = conn_output(conn);
+	z->next_in = (Bytef *)data;
+	z->avail_in = (uInt)len;
+	do {
+		struct evbuffer_iovec vec;
+		if (evbuffer_reserve_space(out, CONN_ZCHUNK, &vec, 1) < 1)
+			fatal("conn session=%s cannot grow the output buffer", conn->id);
+		z->next_out = vec.iov_base;
+		z->avail_out = (uInt)vec.iov_len;
+		int ret = deflate(z, flush);
+		if (ret == Z_STREAM_ERROR)
+			fatal("conn session=%s deflate state broken", conn->id);
+		vec.iov_len -= z->avail_out;
+		evbuffer_commit_space(out, &vec, vec.iov_len > 0 ? 1 : 0);
+	} while (z->avail_out == 0 || z->avail_in > 0);
+}
+
+static void conn_deflate_write(struct conn *conn, const void *data, size_t len)
+{
+	struct conn_deflate *zs = conn->zs;
+	const char *p = data;
+	zs->plain_out_bytes += len;
+	/* Flushed once per pass of the loop, not per write: replies written
+	 * together share a block, and nothing waits past this pass. */
+	if (zs->unflushed == 0)
+		conn_defer(conn, CONN_DEFER_FLUSH);
+	zs->unflushed += len;
+	while (len > 0) {
+		size_t n = len > UINT_MAX ? UINT_MAX : len;
+		conn_deflate_run(conn, p, n, Z_NO_FLUSH);
+		p += n;
+		len -= n;
+	}
+}
+
+static void conn_deflate_flush(struct conn *conn)
+{
+	if (conn->zs == NULL || conn->zs->unflushed == 0 ||
+	    conn->state == CONN_STATE_DEAD)
+		return;
+	conn_deflate_run(conn, "", 0, Z_SYNC_FLUSH);
+	conn->zs->unflushed = 0;
+}
+
+static void conn_inflate_error(struct conn *conn, const char *msg)
+{
+	snprintf(conn->error, sizeof(conn->error), "inflate: %s",
+		 msg != NULL ? msg : "invalid data");
+	log_info("conn session=%s ip=%s compressed input is invalid: %s",
+		 conn->id, conn->remote_ip, conn->error);
+	conn_finish(conn, "deflate-error");
+}
+
+/* One inflate call from the first chunk of the raw input into at most room
+ * plain bytes (*made_r). Returns 1 after progress, 0 when zlib needs more
+ * input, -1 on a corrupt stream (the connection is finished). */
+static int conn_inflate_step(struct conn *conn, size_t room, size_t *made_r)
+{
+	struct conn_deflate *zs = conn->zs;
+	struct evbuffer *raw = conn_raw_input(conn);
+	struct evbuffer_iovec src, dst;
+	*made_r = 0;
+	if (evbuffer_peek(raw, -1, NULL, &src, 1) < 1 ||
+	    evbuffer_reserve_space(zs->plain_in, room, &dst, 1) < 1)
+		return 0;
+	zs->in.next_in = src.iov_base;
+	zs->in.avail_in = src.iov_len > UINT_MAX ? UINT_MAX : (uInt)src.iov_len;
+	size_t offered = zs->in.avail_in;
+	zs->in.next_out = dst.iov_base;
+	zs->in.avail_out = (uInt)room;
+	int ret = inflate(&zs->in, Z_SYNC_FLUSH);
+	dst.iov_len = room - zs->in.avail_out;
+	evbuffer_commit_space(zs->plain_in, &dst, dst.iov_len > 0 ? 1 : 0);
+	evbuffer_drain(raw, offered - zs->in.avail_in);
+	if (ret == Z_STREAM_END) {
+		/* The client ended its stream; a new one may follow. */
+		inflateReset(&zs->in);
+	} else if (ret != Z_OK && ret != Z_BUF_ERROR) {
+		conn_inflate_error(conn, zs->in.msg);
+		return -1;
+	}
+	zs->plain_in_bytes += dst.iov_len;
+	*made_r = dst.iov_len;
+	return offered == zs->in.avail_in && dst.iov_len == 0 ? 0 : 1;
+}
+
+/* Inflates buffered compressed input while the plain buffer is below the
+ * read limit and this pass's budget lasts. Returns true when plain bytes
+ * were added. What the budget leaves is taken up by a later pass. */
+static bool conn_inflate(struct conn *conn)
+{
+	struct conn_deflate *zs = conn->zs;
+	bool added = false;
+	if (zs == NULL || conn->state != CONN_STATE_OPEN)
+		return false;
+	size_t limit = conn_read_limit(conn);
+	while (evbuffer_get_length(conn_raw_input(conn)) > 0) {
+		size_t have = evbuffer_get_length(zs->plain_in);
+		size_t room = limit > have ? limit - have : 0;
+		if (room > zs->budget)
+			room = zs->budget;
+		if (room > CONN_ZCHUNK)
+			room = CONN_ZCHUNK;
+		if (room == 0)
+			break;
+		size_t made;
+		int ret = conn_inflate_step(conn, room, &made);
+		if (ret < 0)
+			return false;
+		zs->budget -= made;
+		added = added || made > 0;
+		if (ret == 0)
+			break;
+	}
+	if (zs->budget == 0 && evbuffer_get_length(conn_raw_input(conn)) > 0)
+		conn_defer(conn, CONN_DEFER_INPUT);
+	return added;
+}
+
+/* Compressed input waits for a later pass (the budget ran out). */
+static bool conn_inflate_pending(const struct conn *conn)
+{
+	return conn->zs != NULL && conn->zs->budget == 0 &&
+	       evbuffer_get_length(conn_raw_input(conn)) > 0;
+}
+
+bool conn_is_compressed(const struct conn *conn)
+{
+	return conn->zs != NULL;
+}
+
+void conn_unread(struct conn *conn, const void *data, size_t len)
+{
+	if (len == 0 || conn->state != CONN_STATE_OPEN)
+		return;
+	evbuffer_prepend(conn_input(conn), data, len);
+	if (conn->zs == NULL)
+		conn->in_bytes -= len; /* counted once already */
+}
+
+int conn_start_deflate(struct conn *conn, const char **error_r)
+{
+	if (conn->zs != NULL) {
+		*error_r = "compression is already active";
+		return -1;
+	}
+	if (conn->state != CONN_STATE_OPEN) {
+		*error_r = "the connection is closing";
+		return -1;
+	}
+	struct conn_deflate *zs = xcalloc(1, sizeof(*zs));
+	zs->out.zalloc = zs->in.zalloc = conn_zalloc;
+	zs->out.zfree = zs->in.zfree = conn_zfree;
+	/* Dovecot's choice: level 6, a 32 KB window, raw (no zlib header). */
+	if (deflateInit2(&zs->out, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
+	    inflateInit2(&zs->in, -15) != Z_OK)
+		fatal("conn session=%s cannot set up zlib", conn->id);
+	zs->plain_in = evbuffer_new();
+	if (zs->plain_in == NULL)
+		fatal("conn session=%s cannot allocate a buffer", conn->id);
+	zs->budget = CONN_INFLATE_BUDGET;
+	conn->zs = zs;
+	log_debug("conn session=%s compression=deflate", conn->id);
+	/* Bytes that came after the command are compressed already. */
+	if (evbuffer_get_length(conn_raw_input(conn)) > 0)
+		conn_defer(conn, CONN_DEFER_INPUT);
+	return 0;
 }
 
 /* ---- creation ---- */

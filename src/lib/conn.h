@@ -100,6 +100,21 @@ size_t conn_output_size(const struct conn *conn);
  * not available on this connection. */
 int conn_starttls(struct conn *conn);
 
+/* COMPRESS=DEFLATE (RFC 4978): from the next byte on, everything written
+ * is raw DEFLATE (RFC 1951, zlib windowBits -15) and everything read is
+ * inflated; TLS, when active, stays below. Write the go-ahead reply first:
+ * it is queued uncompressed. Output is sync-flushed once per pass of the
+ * event loop, so no reply waits in zlib. Line and read limits, the read
+ * watermark and conn_output_size() apply to the plain (inflated) bytes; a
+ * corrupt stream closes the connection. Returns -1 (error static) when
+ * compression is already active or the connection is closing. */
+int conn_start_deflate(struct conn *conn, const char **error_r);
+bool conn_is_compressed(const struct conn *conn);
+/* Puts bytes back in front of the input (read with conn_read() but not
+ * used), e.g. what a client pipelined after COMPRESS: given back before
+ * conn_start_deflate(), they are inflated with the rest. */
+void conn_unread(struct conn *conn, const void *data, size_t len);
+
 /* Timers */
 /* Close the connection (after on_timeout) when nothing is read for ms;
  * 0 disables. Reset by each read. */

@@ -1,7 +1,7 @@
 /* The connection layer driven over socketpairs with a tiny line protocol:
  * line reading, back-pressure, STARTTLS (pipelined plaintext discarded),
- * implicit TLS, SNI, timers, closing from callbacks; and the shared
- * connection table. */
+ * implicit TLS, SNI, timers, closing from callbacks, COMPRESS=DEFLATE; and
+ * the shared connection table. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -15,6 +15,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <zlib.h>
 
 #include "lib/buf.h"
 #include "lib/log.h"
@@ -36,6 +37,7 @@ static struct {
 	int starts, closes, drains, timeouts, shutdowns;
 	bool big;
 	size_t big_sent, big_max_output;
+	size_t max_input; /* the most conn_input_size() seen */
 } st;
 
 static void state_reset(void)
@@ -112,6 +114,16 @@ static bool cmd_timer(struct conn *conn)
 	return true;
 }
 
+static bool cmd_deflate(struct conn *conn)
+{
+	const char *error;
+	conn_write_str(conn, "OK deflate\r\n");
+	CHECK_INT(conn_start_deflate(conn, &error), 0);
+	CHECK(conn_is_compressed(conn));
+	CHECK_INT(conn_start_deflate(conn, &error), -1);
+	return true;
+}
+
 static bool cmd_big(struct conn *conn)
 {
 	st.big = true;
@@ -139,6 +151,7 @@ static const struct {
 	{ "PAUSE", cmd_pause },
 	{ "TIMER", cmd_timer },
 	{ "BIG", cmd_big },
+	{ "DEFLATE", cmd_deflate },
 };
 
 static bool echo_line(struct conn *conn, const char *line, size_t len)
@@ -158,6 +171,8 @@ static void echo_input(struct conn *conn, void *ctx)
 	size_t len;
 	int ret;
 	while ((ret = conn_read_line(conn, &line, &len)) != 0) {
+		if (conn_input_size(conn) > st.max_input)
+			st.max_input = conn_input_size(conn);
 		if (ret < 0) {
 			record("<too-long>", 10);
 			conn_write_str(conn, "ERR line too long\r\n");
@@ -426,6 +441,206 @@ static void test_peer_half_close(void)
 	buf_free(&got);
 }
 
+
+/* ---- COMPRESS=DEFLATE ---- */
+
+/* The client's side of a compressed connection. */
+struct zclient {
+	z_stream out, in;
+	struct buf plain; /* inflated replies */
+	bool corrupt;
+};
+
+static void zc_init(struct zclient *zc)
+{
+	memset(zc, 0, sizeof(*zc));
+	if (deflateInit2(&zc->out, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK ||
+	    inflateInit2(&zc->in, -15) != Z_OK)
+		abort();
+	buf_init(&zc->plain, 0);
+}
+
+static void zc_free(struct zclient *zc)
+{
+	deflateEnd(&zc->out);
+	inflateEnd(&zc->in);
+	buf_free(&zc->plain);
+}
+
+static void zc_send(int fd, struct zclient *zc, const void *data, size_t len, int flush)
+{
+	static unsigned char tmp[65536];
+	zc->out.next_in = (Bytef *)data;
+	zc->out.avail_in = (uInt)len;
+	do {
+		zc->out.next_out = tmp;
+		zc->out.avail_out = sizeof(tmp);
+		deflate(&zc->out, flush);
+		size_t n = sizeof(tmp) - zc->out.avail_out;
+		if (n > 0)
+			client_send(fd, tmp, n);
+	} while (zc->out.avail_out == 0);
+}
+
+static void zc_send_str(int fd, struct zclient *zc, const char *s)
+{
+	zc_send(fd, zc, s, strlen(s), Z_SYNC_FLUSH);
+}
+
+static void zc_inflate(struct zclient *zc, const unsigned char *data, size_t len)
+{
+	static char tmp[65536];
+	zc->in.next_in = (Bytef *)data;
+	zc->in.avail_in = (uInt)len;
+	do {
+		zc->in.next_out = (Bytef *)tmp;
+		zc->in.avail_out = sizeof(tmp);
+		int ret = inflate(&zc->in, Z_SYNC_FLUSH);
+		if (ret != Z_OK && ret != Z_BUF_ERROR) {
+			zc->corrupt = true;
+			return;
+		}
+		buf_append(&zc->plain, tmp, sizeof(tmp) - zc->in.avail_out);
+	} while (zc->in.avail_out == 0);
+}
+
+/* Reads and inflates until want appears in the plain text or ms pass;
+ * returns 1 on EOF. */
+static int zc_read(int fd, struct zclient *zc, const char *want, int ms)
+{
+	unsigned char tmp[65536];
+	for (int waited = 0; waited < ms; waited += 2) {
+		run_for(2);
+		ssize_t n;
+		while ((n = read(fd, tmp, sizeof(tmp))) > 0)
+			zc_inflate(zc, tmp, (size_t)n);
+		if (n == 0)
+			return 1;
+		if (want != NULL && strstr(buf_str(&zc->plain), want) != NULL)
+			return 0;
+	}
+	return 0;
+}
+
+/* Connects, switches to DEFLATE (pipelined: the first compressed bytes
+ * follow the command in one write) and checks the uncompressed OK. */
+static int zc_open(struct zclient *zc, const char *first)
+{
+	state_reset();
+	int fd = open_conn(&listener_plain, NULL);
+	struct buf got = BUF_INIT(0);
+	zc_init(zc);
+	client_read(fd, &got, "HELLO\r\n", 200);
+	/* The command and compressed bytes in one segment. */
+	z_stream *z = &zc->out;
+	unsigned char tmp[4096];
+	memcpy(tmp, "DEFLATE\r\n", 9);
+	z->next_in = (Bytef *)first;
+	z->avail_in = (uInt)strlen(first);
+	z->next_out = tmp + 9;
+	z->avail_out = sizeof(tmp) - 9;
+	deflate(z, Z_SYNC_FLUSH);
+	client_send(fd, tmp, sizeof(tmp) - z->avail_out);
+	buf_reset(&got);
+	unsigned char raw[65536];
+	/* "OK deflate\r\n" is plain; what follows is compressed. */
+	for (int i = 0; i < 100 && got.len < 12; i++) {
+		run_for(2);
+		ssize_t n = read(fd, raw, 12 - got.len);
+		if (n > 0)
+			buf_append(&got, raw, (size_t)n);
+	}
+	CHECK_STR(buf_str(&got), "OK deflate\r\n");
+	buf_free(&got);
+	return fd;
+}
+
+static void test_deflate_lines(void)
+{
+	struct zclient zc;
+	int fd = zc_open(&zc, "first\r\n");
+	zc_read(fd, &zc, "echo: first\r\n", 300);
+	zc_send_str(fd, &zc, "a\r\nb");
+	zc_send_str(fd, &zc, "\r\n");
+	zc_read(fd, &zc, "echo: b\r\n", 300);
+	CHECK_STR(buf_str(&zc.plain), "echo: first\r\necho: a\r\necho: b\r\n");
+	CHECK_STR(buf_str(&st.lines), "DEFLATE|first|a|b");
+	/* A close flushes the last reply through zlib and the socket. */
+	zc_send_str(fd, &zc, "CLOSE\r\n");
+	int eof = zc_read(fd, &zc, NULL, 300);
+	CHECK_INT(eof, 1);
+	CHECK(strstr(buf_str(&zc.plain), "echo: b\r\nBYE\r\n") != NULL);
+	CHECK(!zc.corrupt);
+	CHECK_INT(st.closes, 1);
+	CHECK_INT(conn_count(), 0);
+	close(fd);
+	zc_free(&zc);
+}
+
+static void test_deflate_backpressure(void)
+{
+	struct zclient zc;
+	int fd = zc_open(&zc, "BIG\r\n");
+	unsigned char tmp[65536];
+	for (int rounds = 0; rounds < 20000 && zc.plain.len < BIG_TOTAL; rounds++) {
+		run_for(1);
+		ssize_t n = read(fd, tmp, sizeof(tmp));
+		if (n > 0)
+			zc_inflate(&zc, tmp, (size_t)n);
+	}
+	CHECK_INT(zc.plain.len, BIG_TOTAL);
+	bool pattern_ok = zc.plain.len == BIG_TOTAL;
+	for (size_t i = 0; pattern_ok && i < zc.plain.len; i++)
+		pattern_ok = zc.plain.data[i] == (char)('a' + i % BIG_CHUNK % 26);
+	CHECK(pattern_ok);
+	CHECK(st.drains > 0);
+	/* Plain bytes waiting for the flush count as output. */
+	CHECK(st.big_max_output <= CONN_OUTPUT_HIGH_WATER + BIG_CHUNK);
+	close(fd);
+	run_for(10);
+	CHECK_INT(st.closes, 1);
+	zc_free(&zc);
+}
+
+/* 64 MB of one byte without a line end compress to ~64 KB: inflated in
+ * bounded steps, the line limit still applies and nothing piles up. */
+static void test_deflate_bomb(void)
+{
+	struct zclient zc;
+	int fd = zc_open(&zc, "");
+	st.max_line = 1000;
+	conn_set_max_line(st.conn, st.max_line);
+	static char chunk[1024 * 1024];
+	memset(chunk, 'A', sizeof(chunk));
+	for (int i = 0; i < 64; i++)
+		zc_send(fd, &zc, chunk, sizeof(chunk), Z_NO_FLUSH);
+	zc_send_str(fd, &zc, "\r\nok\r\n");
+	zc_read(fd, &zc, "echo: ok\r\n", 5000);
+	CHECK_STR(buf_str(&zc.plain), "ERR line too long\r\necho: ok\r\n");
+	CHECK_STR(buf_str(&st.lines), "DEFLATE|<too-long>|ok");
+	/* The plain buffer and the compressed one, each within the limit. */
+	CHECK(st.max_input <= 2 * (size_t)CONN_INPUT_HIGH_WATER);
+	close(fd);
+	run_for(10);
+	CHECK_INT(st.closes, 1);
+	zc_free(&zc);
+}
+
+static void test_deflate_corrupt(void)
+{
+	struct zclient zc;
+	int fd = zc_open(&zc, "x\r\n");
+	zc_read(fd, &zc, "echo: x\r\n", 300);
+	/* A stored block whose length check fails. */
+	client_send(fd, "\x00\x05\x00\x00\x00garbage", 12);
+	int eof = zc_read(fd, &zc, NULL, 300);
+	CHECK_INT(eof, 1);
+	CHECK_INT(st.closes, 1);
+	CHECK_INT(conn_count(), 0);
+	close(fd);
+	zc_free(&zc);
+}
+
 /* ---- timers ---- */
 
 static void test_idle_timeout(void)
@@ -686,6 +901,44 @@ static void test_tls_errors(void)
 	CHECK(tls_server_create(&config, &error) == NULL);
 }
 
+static void test_deflate_tls(struct tls_server *tls)
+{
+	state_reset();
+	int fd = open_conn(&listener_implicit, tls);
+	SSL *ssl = client_tls(fd, "mail.example.test");
+	CHECK(ssl != NULL);
+	if (ssl == NULL) {
+		close(fd);
+		return;
+	}
+	struct buf got = BUF_INIT(0);
+	tls_send(ssl, "DEFLATE\r\n");
+	tls_read(ssl, &got, "OK deflate\r\n", 300);
+	CHECK_STR(buf_str(&got), "HELLO\r\nOK deflate\r\n");
+	struct zclient zc;
+	zc_init(&zc);
+	unsigned char tmp[256];
+	zc.out.next_in = (Bytef *)"tls\r\nCLOSE\r\n";
+	zc.out.avail_in = 12;
+	zc.out.next_out = tmp;
+	zc.out.avail_out = sizeof(tmp);
+	deflate(&zc.out, Z_SYNC_FLUSH);
+	SSL_write(ssl, tmp, (int)(sizeof(tmp) - zc.out.avail_out));
+	for (int i = 0; i < 150 && strstr(buf_str(&zc.plain), "BYE\r\n") == NULL; i++) {
+		run_for(2);
+		int n = SSL_read(ssl, tmp, sizeof(tmp));
+		if (n > 0)
+			zc_inflate(&zc, tmp, (size_t)n);
+	}
+	CHECK_STR(buf_str(&zc.plain), "echo: tls\r\nBYE\r\n");
+	SSL_free(ssl);
+	run_for(10);
+	CHECK_INT(st.closes, 1);
+	close(fd);
+	zc_free(&zc);
+	buf_free(&got);
+}
+
 static void test_tls(void)
 {
 	if (mkdtemp(tmpdir) == NULL)
@@ -701,6 +954,7 @@ static void test_tls(void)
 	if (tls != NULL) {
 		test_starttls(tls);
 		test_implicit_tls(tls);
+		test_deflate_tls(tls);
 		tls_server_destroy(&tls);
 	}
 	test_tls_errors();
@@ -800,6 +1054,10 @@ int main(void)
 	test_idle_timeout();
 	test_timer_and_pause();
 	test_shutdown_all();
+	test_deflate_lines();
+	test_deflate_backpressure();
+	test_deflate_bomb();
+	test_deflate_corrupt();
 	test_tls();
 	test_connlimit();
 	event_base_free(base);
