@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dir/dir.h"
+#include "fts/fts.h"
 #include "lib/config.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -110,6 +111,16 @@ static enum deliver_status deliver_save_error(struct deliver_ctx *ctx, const cha
 	return DELIVER_TEMPFAIL;
 }
 
+/* The message is delivered: a failure to index it only costs the first
+ * SEARCH that needs it (which catches up), so it is logged, not fatal. */
+static void deliver_index(struct store *store, const char *account, uint32_t uid)
+{
+	const char *error;
+	if (fts_index_message(store, "INBOX", uid, &error) < 0)
+		log_warn("deliver to=%s uid=%u event=fts_index_failed error=\"%s\"", account, uid,
+		         error);
+}
+
 /* Saves one copy into the account's INBOX. */
 static enum deliver_status deliver_store(struct deliver_ctx *ctx, const char *account,
                                          const struct dir_account *acct, const char **reason_r)
@@ -134,6 +145,7 @@ static enum deliver_status deliver_store(struct deliver_ctx *ctx, const char *ac
 			log_info("deliver to=%s uid=%u mailbox=INBOX size=%llu", account, uid,
 			         (unsigned long long)ctx->size);
 			status = DELIVER_OK;
+			deliver_index(store, account, uid);
 		}
 		store_close(&store);
 	}

@@ -1,11 +1,15 @@
-/* SEARCH keys (RFC 9051 6.4.4): parsed into a tree, then matched message
- * by message. Header keys compare the decoded field (RFC 2047) and BODY /
- * TEXT the decoded text of every text part (mime_text), both without
- * regard to ASCII case. Correct, not fast: the files are read for each
- * search (a full-text index comes later). */
+/* SEARCH keys (RFC 9051 6.4.4, RFC 7162 MODSEQ, RFC 5182 "$"): parsed
+ * into a tree, then matched message by message. Header keys compare the
+ * decoded field (RFC 2047) and BODY / TEXT the texts of src/fts (decoded
+ * header, decoded text parts), both without regard to ASCII case. BODY
+ * and TEXT are answered from the full-text index once per search (in
+ * prepare); when the index cannot answer they scan the files, which gives
+ * the same result (the reference). Search strings may come in the
+ * charsets of imap_search_charsets and are converted to UTF-8. */
 #include "imap/imap-private.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,10 +19,15 @@
 #include "lib/log.h"
 #include "lib/strnum.h"
 #include "lib/xmalloc.h"
+#include "fts/fts.h"
 #include "mime/mime.h"
 
-/* Decoded text kept per part while BODY/TEXT is matched. */
-#define IMAP_SEARCH_TEXT_MAX (64 * 1024 * 1024)
+/* The charsets SEARCH CHARSET accepts (RFC 9051 6.4.4: UTF-8 and US-ASCII
+ * at least), as listed in BADCHARSET; other names of the same converters
+ * are refused so that the list tells the truth. */
+static const char *const imap_search_charsets[] = {
+        "UTF-8", "US-ASCII", "ISO-2022-JP", "Shift_JIS", "CP932", "Windows-31J", "EUC-JP",
+};
 
 enum imap_key_type {
 	KEY_ALL,
@@ -50,6 +59,7 @@ enum imap_key_type {
 	KEY_SAVEDBEFORE,
 	KEY_SAVEDON,
 	KEY_SAVEDSINCE,
+	KEY_MODSEQ,
 };
 
 struct imap_key {
@@ -61,15 +71,25 @@ struct imap_key {
 	time_t date;
 	char *field, *value; /* HEADER; BODY/TEXT use value */
 	struct imap_seqset set;
+	/* BODY/TEXT answered by the index: the matching UIDs, ascending */
+	bool indexed;
+	uint32_t *uids;
+	size_t uid_count;
 };
 
 struct imap_search {
 	struct imap_key *root;
+	bool scan;       /* BODY/TEXT by reading the files, not the index */
+	bool has_modseq; /* a MODSEQ key: the result carries MODSEQ */
+	/* MODSEQ of every message as the store has it now (has_modseq) */
+	struct store_msg_flags *modseqs;
+	size_t modseq_count;
 };
 
 /* What one message's match needs, loaded when first asked for. */
 struct imap_search_msg {
 	struct imap_session *sess;
+	const struct imap_search *search;
 	size_t idx;
 	const struct store_msg *msg;
 	int fd;
@@ -132,6 +152,8 @@ static const struct {
 
 struct imap_search_parser {
 	struct imap_session *sess;
+	struct imap_search *search;
+	const char *charset; /* NULL for UTF-8 and US-ASCII: bytes kept */
 	const struct imap_arg *args;
 	unsigned int count, pos;
 	const char *error;
@@ -145,6 +167,7 @@ static void imap_key_free(struct imap_key *key)
 		imap_seqset_free(&key->set);
 		free(key->field);
 		free(key->value);
+		free(key->uids);
 		free(key);
 		key = next;
 	}
@@ -155,6 +178,7 @@ void imap_search_free(struct imap_search **searchp)
 	if (*searchp == NULL)
 		return;
 	imap_key_free((*searchp)->root);
+	store_msg_flags_free(&(*searchp)->modseqs, (*searchp)->modseq_count);
 	free(*searchp);
 	*searchp = NULL;
 }
@@ -167,15 +191,24 @@ static struct imap_key *imap_key_new(enum imap_key_type type)
 	return key;
 }
 
-/* ASCII lower case, so that comparisons ignore case. */
+/* ASCII lower case, so that comparisons ignore case (as fts_fold). */
 static char *imap_search_fold(const char *s)
 {
 	char *out = xstrdup(s);
-	for (char *p = out; *p != '\0'; p++) {
-		if (*p >= 'A' && *p <= 'Z')
-			*p = (char)(*p - 'A' + 'a');
-	}
+	fts_fold(out, strlen(out));
 	return out;
+}
+
+/* A search string in the command's charset, as folded UTF-8. */
+static char *imap_search_string(const struct imap_search_parser *p, const char *s)
+{
+	if (p->charset == NULL)
+		return imap_search_fold(s);
+	struct buf out = BUF_INIT(0);
+	(void)mime_charset_to_utf8(p->charset, s, strlen(s), &out);
+	char *folded = imap_search_fold(buf_str(&out));
+	buf_free(&out);
+	return folded;
 }
 
 static const struct imap_arg *imap_sp_next(struct imap_search_parser *p)
@@ -191,7 +224,7 @@ static int imap_sp_string(struct imap_search_parser *p, char **str_r)
 		p->error = "Missing search string";
 		return -1;
 	}
-	*str_r = imap_search_fold(s);
+	*str_r = imap_search_string(p, s);
 	return 0;
 }
 
@@ -232,7 +265,7 @@ static struct imap_key *imap_sp_key(struct imap_search_parser *p);
 static struct imap_key *imap_sp_list(struct imap_search_parser *p, const struct imap_arg *args,
                                      unsigned int count)
 {
-	struct imap_search_parser sub = {p->sess, args, count, 0, NULL};
+	struct imap_search_parser sub = {p->sess, p->search, p->charset, args, count, 0, NULL};
 	struct imap_key *and = imap_key_new(KEY_AND), **tail = &and->children;
 	if (count == 0) {
 		p->error = "Empty search list";
@@ -270,11 +303,15 @@ static struct imap_key *imap_sp_set(struct imap_search_parser *p, const struct i
                                     enum imap_key_type type)
 {
 	struct imap_key *key = imap_key_new(type);
-	if (imap_arg_get_seqset(arg, &key->set, &p->error) < 0 || key->set.saved) {
-		if (key->set.saved)
-			p->error = "$ is not supported";
+	if (imap_arg_get_seqset(arg, &key->set, &p->error) < 0) {
 		imap_key_free(key);
 		return NULL;
+	}
+	/* RFC 5182: "$" (alone) is the saved result, the same messages as a
+	 * sequence set or as a UID set */
+	if (key->set.saved) {
+		key->type = KEY_UIDSET;
+		imap_searchres_add(p->sess, &key->set, true);
 	}
 	return key;
 }
@@ -296,6 +333,34 @@ static struct imap_key *imap_sp_named(struct imap_search_parser *p, const char *
 	}
 	p->error = "Unknown search key";
 	return NULL;
+}
+
+/* MODSEQ ["/flags/..." priv|shared|all] n (RFC 7162 3.1.5). The store
+ * keeps one MODSEQ per message, so the entry is checked and ignored, as
+ * the RFC asks of such a server. */
+static struct imap_key *imap_sp_modseq(struct imap_search_parser *p)
+{
+	const struct imap_arg *arg = imap_sp_next(p), *type;
+	const char *s;
+	if (arg != NULL && (arg->type == IMAP_ARG_STRING || arg->type == IMAP_ARG_LITERAL)) {
+		type = imap_sp_next(p);
+		if (type == NULL ||
+		    (!imap_arg_atom_equals(type, "priv") && !imap_arg_atom_equals(type, "shared") &&
+		     !imap_arg_atom_equals(type, "all"))) {
+			p->error = "Invalid MODSEQ entry type";
+			return NULL;
+		}
+		arg = imap_sp_next(p);
+	}
+	struct imap_key *key = imap_key_new(KEY_MODSEQ);
+	if (arg == NULL || !imap_arg_get_atom(arg, &s) || str_to_uint64(s, &key->num) < 0 ||
+	    key->num > INT64_MAX) {
+		p->error = "Invalid MODSEQ value";
+		imap_key_free(key);
+		return NULL;
+	}
+	p->search->has_modseq = true;
+	return key;
 }
 
 static struct imap_key *imap_sp_key(struct imap_search_parser *p)
@@ -329,21 +394,60 @@ static struct imap_key *imap_sp_key(struct imap_search_parser *p)
 		}
 		return imap_sp_set(p, set, KEY_UIDSET);
 	}
+	if (strcasecmp(name, "MODSEQ") == 0)
+		return imap_sp_modseq(p);
 	return imap_sp_named(p, name);
+}
+
+/* 1 when strings are converted, 0 when kept as bytes, -1 unknown. */
+static int imap_search_charset(const char *charset)
+{
+	if (charset == NULL || strcasecmp(charset, "UTF-8") == 0 ||
+	    strcasecmp(charset, "US-ASCII") == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(imap_search_charsets) / sizeof(imap_search_charsets[0]);
+	     i++) {
+		if (strcasecmp(charset, imap_search_charsets[i]) == 0)
+			return mime_charset_canonical(charset) != NULL ? 1 : -1;
+	}
+	return -1;
+}
+
+static void imap_search_badcharset(struct imap_session *sess)
+{
+	struct buf list = BUF_INIT(0);
+	for (size_t i = 0; i < sizeof(imap_search_charsets) / sizeof(imap_search_charsets[0]); i++)
+		buf_printf(&list, "%s%s", i > 0 ? " " : "", imap_search_charsets[i]);
+	imap_done(sess, "NO [BADCHARSET (%s)] Unsupported charset", buf_str(&list));
+	buf_free(&list);
+}
+
+struct imap_search *imap_search_parse_charset(struct imap_session *sess,
+                                              const struct imap_arg *args, unsigned int count,
+                                              const char *charset, bool *no_r)
+{
+	int conv = imap_search_charset(charset);
+	*no_r = conv < 0;
+	if (conv < 0) {
+		imap_search_badcharset(sess);
+		return NULL;
+	}
+	struct imap_search *search = xcalloc(1, sizeof(*search));
+	struct imap_search_parser p = {sess, search, conv > 0 ? charset : NULL, args, count,
+	                               0,    NULL};
+	search->root = imap_sp_list(&p, args, count);
+	if (search->root == NULL) {
+		imap_search_free(&search);
+		imap_bad(sess, p.error != NULL ? p.error : "Invalid search");
+	}
+	return search;
 }
 
 struct imap_search *imap_search_parse(struct imap_session *sess, const struct imap_arg *args,
                                       unsigned int count)
 {
-	struct imap_search_parser p = {sess, args, count, 0, NULL};
-	struct imap_key *root = imap_sp_list(&p, args, count);
-	if (root == NULL) {
-		imap_bad(sess, p.error != NULL ? p.error : "Invalid search");
-		return NULL;
-	}
-	struct imap_search *search = xcalloc(1, sizeof(*search));
-	search->root = root;
-	return search;
+	bool no;
+	return imap_search_parse_charset(sess, args, count, NULL, &no);
 }
 
 /* ---- dates ---- */
@@ -415,6 +519,30 @@ int imap_rfc5322_date(const char *value, time_t *day_r)
 
 /* ---- matching ---- */
 
+static int imap_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static int imap_modseq_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a;
+	uint32_t y = ((const struct store_msg_flags *)b)->uid;
+	return x < y ? -1 : x > y;
+}
+
+/* The message's MODSEQ as the store has it at this search, else the
+ * view's. */
+uint64_t imap_search_msg_modseq(const struct imap_search *search, const struct store_msg *msg)
+{
+	const struct store_msg_flags *f = NULL;
+	if (search->modseq_count > 0)
+		f = bsearch(&msg->uid, search->modseqs, search->modseq_count,
+		            sizeof(search->modseqs[0]), imap_modseq_cmp);
+	return f != NULL ? f->modseq : msg->modseq;
+}
+
 static time_t imap_day_of(time_t t)
 {
 	return t - (t % 86400 + 86400) % 86400;
@@ -484,50 +612,22 @@ static bool imap_match_sent(struct imap_search_msg *m, const struct imap_key *ke
 	return day >= key->date;
 }
 
-struct imap_text_ctx {
-	const char *needle;
-	bool want_header;
-	bool found;
-	struct buf text;
-};
-
-static void imap_text_cb(void *context, const struct mime_part *part, bool header, const char *text,
-                         size_t len, bool part_end)
-{
-	struct imap_text_ctx *ctx = context;
-	if (ctx->found || (header && !ctx->want_header))
-		return;
-	buf_append(&ctx->text, text, len);
-	if (!part_end)
-		return;
-	if (ctx->text.len > 0 && imap_contains_folded(ctx->text.data, ctx->needle))
-		ctx->found = true;
-	buf_reset(&ctx->text);
-}
-
+/* BODY/TEXT: from the index's answer, else by reading the message. */
 static bool imap_match_text(struct imap_search_msg *m, const struct imap_key *key)
 {
-	struct imap_text_ctx ctx = {key->value, key->type == KEY_TEXT, false,
-	                            BUF_INIT(IMAP_SEARCH_TEXT_MAX)};
+	const char *error;
+	bool found = false;
+	if (key->indexed)
+		return key->uid_count > 0 && bsearch(&m->msg->uid, key->uids, key->uid_count,
+		                                     sizeof(uint32_t), imap_uid_cmp) != NULL;
 	if (imap_search_header(m) == NULL)
 		return false;
 	if (key->value[0] == '\0')
 		return true;
-	struct mime_text *text = mime_text_create(m->root, imap_text_cb, &ctx);
-	char *chunk = xmalloc(IMAP_READ_CHUNK);
-	for (uint64_t off = 0; !ctx.found;) {
-		ssize_t n = pread(m->fd, chunk, IMAP_READ_CHUNK, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		mime_text_feed(text, chunk, (size_t)n);
-		off += (uint64_t)n;
-	}
-	mime_text_finish(&text);
-	free(chunk);
-	buf_free(&ctx.text);
-	return ctx.found;
+	if (fts_message_contains(m->fd, m->root, key->value, key->type == KEY_TEXT, &found,
+	                         &error) < 0)
+		m->failed = true;
+	return found;
 }
 
 /* Keys on what the index holds beside flags: keywords, EMAILID (RFC
@@ -616,6 +716,8 @@ static bool imap_key_match(struct imap_search_msg *m, const struct imap_key *key
 	case KEY_SAVEDON:
 	case KEY_SAVEDSINCE:
 		return imap_match_meta(msg, key);
+	case KEY_MODSEQ:
+		return imap_search_msg_modseq(m->search, msg) >= key->num;
 	default:
 		return imap_match_text(m, key);
 	}
@@ -635,18 +737,132 @@ static void imap_search_resolve(struct imap_session *sess, struct imap_key *key)
 	}
 }
 
+static bool imap_search_has_text(const struct imap_key *key)
+{
+	for (; key != NULL; key = key->next) {
+		if (((key->type == KEY_BODY || key->type == KEY_TEXT) && key->value[0] != '\0') ||
+		    imap_search_has_text(key->children))
+			return true;
+	}
+	return false;
+}
+
+/* Asks the index for every BODY/TEXT key; a key it cannot answer scans. */
+static void imap_search_index_keys(struct imap_session *sess, struct imap_key *key)
+{
+	const char *error;
+	for (; key != NULL; key = key->next) {
+		imap_search_index_keys(sess, key->children);
+		if ((key->type != KEY_BODY && key->type != KEY_TEXT) || key->value[0] == '\0')
+			continue;
+		if (fts_search(sess->store, sess->mbox->name, key->value, key->type == KEY_TEXT,
+		               &key->uids, &key->uid_count, &error) == 0)
+			key->indexed = true;
+		else
+			log_warn("imap session=%s user=%s event=fts_search_failed error=\"%s\"",
+			         conn_id(sess->conn), imap_user(sess), error);
+	}
+}
+
+/* Brings the index up to date for the mailbox (messages from before the
+ * index, copies from an older version); on failure the keys scan. */
+static void imap_search_use_index(struct imap_session *sess, struct imap_search *search)
+{
+	const char *error;
+	if (search->scan || !imap_search_has_text(search->root))
+		return;
+	if (fts_index_missing(sess->store, sess->mbox->name, &error) < 0) {
+		log_warn("imap session=%s user=%s event=fts_catch_up_failed error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), error);
+		return;
+	}
+	imap_search_index_keys(sess, search->root);
+}
+
+static void imap_search_load_modseqs(struct imap_session *sess, struct imap_search *search)
+{
+	enum store_error err;
+	const char *error;
+	if (!search->has_modseq || search->modseqs != NULL)
+		return;
+	if (store_msg_flags_list(sess->store, sess->mbox->name, 0, &search->modseqs,
+	                         &search->modseq_count, &err, &error) < 0) {
+		log_warn("imap session=%s user=%s event=modseq_list_failed error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), error);
+		search->modseqs = NULL;
+		search->modseq_count = 0;
+	}
+}
+
 void imap_search_prepare(struct imap_session *sess, struct imap_search *search)
 {
 	imap_search_resolve(sess, search->root);
+	imap_search_load_modseqs(sess, search);
+	imap_search_use_index(sess, search);
 }
 
 int imap_search_match(struct imap_session *sess, struct imap_search *search, size_t idx)
 {
-	struct imap_search_msg m = {sess,  idx,  &sess->mbox->msgs[idx], -1, NULL, BUF_INIT(0),
-	                            false, false};
+	struct imap_search_msg m = {sess,        search, idx,  &sess->mbox->msgs[idx], -1, NULL,
+	                            BUF_INIT(0), false,  false};
 	bool match = imap_key_match(&m, search->root);
 	if (m.fd >= 0)
 		close(m.fd);
 	buf_free(&m.header);
 	return match ? 1 : 0;
+}
+
+bool imap_search_has_modseq(const struct imap_search *search)
+{
+	return search->has_modseq;
+}
+
+void imap_search_set_scan(struct imap_search *search, bool scan)
+{
+	search->scan = scan;
+}
+
+/* Appends ascending numbers to set as coalesced ranges, normalizing once
+ * (adding them one by one would sort the set each time). */
+void imap_seqset_add_sorted(struct imap_seqset *set, const uint32_t *nums, size_t count)
+{
+	bool star = set->has_star;
+	set->has_star = true; /* defers normalizing to the end */
+	for (size_t i = 0; i < count;) {
+		size_t j = i;
+		while (j + 1 < count && nums[j + 1] == nums[j] + 1)
+			j++;
+		imap_seqset_add_range(set, nums[i], nums[j]);
+		i = j + 1;
+	}
+	set->has_star = star;
+	if (!star)
+		imap_seqset_normalize(set);
+}
+
+void imap_searchres_add(struct imap_session *sess, struct imap_seqset *set, bool uid)
+{
+	uint32_t *nums = xcalloc(sess->searchres_count + 1, sizeof(uint32_t));
+	size_t n = 0;
+	for (size_t i = 0; i < sess->searchres_count; i++) {
+		ssize_t idx = sess->mbox != NULL
+		                      ? imap_mailbox_find_uid(sess->mbox, sess->searchres[i])
+		                      : -1;
+		if (idx >= 0)
+			nums[n++] = uid ? sess->searchres[i] : (uint32_t)idx + 1;
+	}
+	imap_seqset_add_sorted(set, nums, n);
+	free(nums);
+}
+
+void imap_search_index(struct imap_session *sess, const char *mailbox, const uint32_t *uids,
+                       size_t count)
+{
+	const char *error;
+	for (size_t i = 0; i < count; i++) {
+		if (fts_index_message(sess->store, mailbox, uids[i], &error) < 0)
+			log_warn("imap session=%s user=%s event=fts_index_failed mailbox=\"%s\""
+			         " uid=%" PRIu32 " error=\"%s\"",
+			         conn_id(sess->conn), imap_user(sess), mailbox, uids[i], error);
+	}
 }

@@ -88,11 +88,35 @@ static const char store_schema_v3[] =
         " END;"
         "PRAGMA user_version = 3;";
 
+/* Version 3 -> 4: the full-text index (store-fts.c, docs/store.md "Full-text
+ * index"). Text is kept per message content, keyed by EMAILID, which COPY
+ * and MOVE keep: a copy or a moved message needs no new indexing, and the
+ * rows go when the last message with that EMAILID does. The trigram
+ * tokenizer is case-sensitive because the caller stores and searches
+ * text it has folded itself: a phrase match is then an exact substring. */
+static const char store_schema_v4[] =
+        "CREATE INDEX messages_emailid ON messages(emailid);"
+        "CREATE TABLE fts_msgs (emailid TEXT PRIMARY KEY, version INTEGER NOT NULL)"
+        " WITHOUT ROWID;"
+        "CREATE TABLE fts_docs (id INTEGER PRIMARY KEY, emailid TEXT NOT NULL,"
+        " header INTEGER NOT NULL);"
+        "CREATE INDEX fts_docs_emailid ON fts_docs(emailid);"
+        "CREATE VIRTUAL TABLE fts_text USING fts5(text, tokenize = 'trigram case_sensitive 1');"
+        "CREATE TRIGGER messages_fts_gone AFTER DELETE ON messages WHEN NOT EXISTS"
+        " (SELECT 1 FROM messages WHERE emailid = old.emailid) BEGIN"
+        " DELETE FROM fts_text WHERE rowid IN"
+        "  (SELECT id FROM fts_docs WHERE emailid = old.emailid);"
+        " DELETE FROM fts_docs WHERE emailid = old.emailid;"
+        " DELETE FROM fts_msgs WHERE emailid = old.emailid;"
+        " END;"
+        "PRAGMA user_version = 4;";
+
 /* Step i takes the schema from version i to the next one. */
 static const char *const store_schema_steps[STORE_SCHEMA_VERSION] = {
         store_schema,
         store_schema_v2,
         store_schema_v3,
+        store_schema_v4,
 };
 
 const char *store_db_error(sqlite3 *db, const char *what)

@@ -16,7 +16,7 @@
 #define STORE_POP3_LOCK_FILE ".yubin-pop3.lock"
 #define STORE_REBUILD_LOCK_FILE ".yubin-rebuild.lock"
 #define STORE_NOTIFY_FILE ".yubin-notify" /* NOTIFY_FILE_NAME of src/notify */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 #define STORE_BASE_MAX 70
 #define STORE_HOST_MAX 32
 #define STORE_TMP_MAX_AGE (36 * 3600)
