@@ -1,6 +1,7 @@
 /* COPY and MOVE (RFC 9051 6.4.7, 6.4.8) with UID variants and COPYUID
- * (RFC 4315). The store does either atomically, for any count. */
-#include "imap/imap-private.h"
+ * (RFC 4315). The store does either atomically, for any count. MOVE
+ * reports the moved messages as EXPUNGE, or VANISHED after ENABLE QRESYNC. */
+#include "imap/imap-condstore.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -56,14 +57,22 @@ static char *imap_copyuid(struct imap_session *sess, const char *dst, const uint
 	return s != NULL ? s : xstrdup("");
 }
 
-/* After a MOVE the messages leave the view, highest number first. */
+/* After a MOVE the messages leave the view (EXPUNGE or VANISHED). */
 static void imap_move_expunged(struct imap_session *sess, const size_t *idx, size_t n)
 {
-	for (size_t i = n; i-- > 0;) {
-		imap_untagged(sess, "%zu EXPUNGE", idx[i] + 1);
-		imap_mailbox_remove(sess->mbox, idx[i]);
-	}
+	imap_mailbox_expunged(sess, idx, n);
 	sess->expunge_count += n;
+}
+
+/* With QRESYNC the tagged OK gives the new HIGHESTMODSEQ, as for EXPUNGE
+ * (RFC 7162 3.2.7, RFC 6851 4.3). */
+static void imap_move_done(struct imap_session *sess)
+{
+	uint64_t highest = sess->qresync ? imap_condstore_highest(sess) : 0;
+	if (highest > 0)
+		imap_done(sess, "OK [HIGHESTMODSEQ %" PRIu64 "] Move completed", highest);
+	else
+		imap_done(sess, "OK Move completed");
 }
 
 static void imap_copy_run(struct imap_session *sess, const char *dst, const size_t *idx, size_t n,
@@ -93,7 +102,7 @@ static void imap_copy_run(struct imap_session *sess, const char *dst, const size
 		if (code[0] != '\0')
 			imap_untagged(sess, "OK %sMoved", code);
 		imap_move_expunged(sess, idx, n);
-		imap_done(sess, "OK Move completed");
+		imap_move_done(sess);
 	} else {
 		imap_done(sess, "OK %sCopy completed", code);
 	}

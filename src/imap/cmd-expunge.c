@@ -1,11 +1,26 @@
 /* EXPUNGE and UID EXPUNGE (RFC 9051 6.4.3, RFC 4315 UIDPLUS): the view is
  * brought up to date first, so the \Deleted flags other sessions set count
- * and the EXPUNGE numbers match what the client has. */
-#include "imap/imap-private.h"
+ * and the EXPUNGE numbers match what the client has. After ENABLE
+ * QRESYNC the client gets VANISHED instead (RFC 7162 3.2.10). */
+#include "imap/imap-condstore.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "lib/xmalloc.h"
+
+/* VANISHED carries no MODSEQ: a QRESYNC client learns the mailbox's new
+ * HIGHESTMODSEQ from the tagged OK (RFC 7162 3.2.7). It is read before
+ * the sync in imap_done, so it never runs ahead of what the client has
+ * been told. */
+static void imap_expunge_done(struct imap_session *sess)
+{
+	uint64_t highest = sess->qresync ? imap_condstore_highest(sess) : 0;
+	if (highest > 0)
+		imap_done(sess, "OK [HIGHESTMODSEQ %" PRIu64 "] Expunge completed", highest);
+	else
+		imap_done(sess, "OK Expunge completed");
+}
 
 static void imap_expunge_run(struct imap_session *sess, const size_t *idx, size_t n)
 {
@@ -22,11 +37,7 @@ static void imap_expunge_run(struct imap_session *sess, const size_t *idx, size_
 	}
 	int ret = count == 0 ? 0 : store_expunge(sess->store, mbox->name, uids, count, &error);
 	if (ret == 0) {
-		/* from the highest number down: each EXPUNGE shifts those above */
-		for (size_t i = count; i-- > 0;) {
-			imap_untagged(sess, "%zu EXPUNGE", del[i] + 1);
-			imap_mailbox_remove(mbox, del[i]);
-		}
+		imap_mailbox_expunged(sess, del, count);
 		sess->expunge_count += count;
 	}
 	free(uids);
@@ -34,7 +45,7 @@ static void imap_expunge_run(struct imap_session *sess, const size_t *idx, size_
 	if (ret < 0)
 		imap_internal_error(sess, "store_expunge", error);
 	else
-		imap_done(sess, "OK Expunge completed");
+		imap_expunge_done(sess);
 }
 
 IMAP_HANDLER(imap_cmd_expunge)

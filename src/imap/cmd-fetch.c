@@ -1,7 +1,9 @@
 /* FETCH and UID FETCH (RFC 9051 6.4.5, RFC 3516 BINARY): the items are
  * parsed here into struct imap_fetch_item, then imap-fetch.c streams the
- * reply. */
+ * reply. The modifiers CHANGEDSINCE and VANISHED are RFC 7162's. */
 #include "imap/imap-fetch.h"
+
+#include "imap/imap-condstore.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@ static const struct {
         {"EMAILID", IMAP_FETCH_EMAILID, MIME_SECTION_ALL, true},
         {"THREADID", IMAP_FETCH_THREADID, MIME_SECTION_ALL, true},
         {"SAVEDATE", IMAP_FETCH_SAVEDATE, MIME_SECTION_ALL, true},
+        {"MODSEQ", IMAP_FETCH_MODSEQ, MIME_SECTION_ALL, true},
         {"ENVELOPE", IMAP_FETCH_ENVELOPE, MIME_SECTION_ALL, true},
         {"BODYSTRUCTURE", IMAP_FETCH_BODYSTRUCTURE, MIME_SECTION_ALL, true},
         {"BODY", IMAP_FETCH_BODY, MIME_SECTION_ALL, true},
@@ -164,6 +167,10 @@ static void imap_fetch_needs(struct imap_fetch *f)
 			f->sets_seen = true;
 		if (item->kind == IMAP_FETCH_FLAGS)
 			f->has_flags = true;
+		if (item->kind == IMAP_FETCH_UID)
+			f->has_uid = true;
+		if (item->kind == IMAP_FETCH_MODSEQ)
+			f->has_modseq = true;
 	}
 }
 
@@ -178,22 +185,111 @@ static void imap_fetch_add_uid(struct imap_fetch *f)
 	f->items[0] = uid;
 }
 
+/* FETCH modifiers (RFC 4466): CHANGEDSINCE and VANISHED (RFC 7162). */
+struct imap_fetch_mods {
+	bool changedsince;
+	uint64_t modseq;
+	bool vanished;
+};
+
+static int imap_fetch_mod(struct imap_session *sess, const struct imap_arg *list, unsigned int n,
+                          unsigned int *i, struct imap_fetch_mods *mods)
+{
+	if (imap_arg_atom_equals(&list[*i], "CHANGEDSINCE") && !mods->changedsince && *i + 1 < n) {
+		mods->changedsince = true;
+		return imap_modseq_parse(&list[++*i], false, &mods->modseq) ? 0 : -1;
+	}
+	/* VANISHED only in UID FETCH after ENABLE QRESYNC (RFC 7162 3.2.6) */
+	if (imap_arg_atom_equals(&list[*i], "VANISHED") && !mods->vanished && sess->uid &&
+	    sess->qresync) {
+		mods->vanished = true;
+		return 0;
+	}
+	return -1;
+}
+
+static int imap_fetch_mods_parse(struct imap_session *sess, const struct imap_arg *arg,
+                                 struct imap_fetch_mods *mods)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+	if (!imap_arg_get_list(arg, &list, &n) || n == 0)
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_fetch_mod(sess, list, n, &i, mods) < 0)
+			return -1;
+	}
+	/* VANISHED needs CHANGEDSINCE */
+	return mods->vanished && !mods->changedsince ? -1 : 0;
+}
+
+/* CHANGEDSINCE: only the messages whose MODSEQ is above it, as the view
+ * knows them (changes it has not seen yet come with the sync). */
+static void imap_fetch_changedsince(struct imap_session *sess, struct imap_fetch *f,
+                                    uint64_t modseq)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->idx_count; i++) {
+		if (sess->mbox->msgs[f->idx[i]].modseq > modseq)
+			f->idx[n++] = f->idx[i];
+	}
+	f->idx_count = n;
+	if (!imap_fetch_has(f, IMAP_FETCH_MODSEQ))
+		imap_fetch_atom(f, "MODSEQ");
+}
+
+/* UID FETCH ... (CHANGEDSINCE n VANISHED): the UIDs of the set expunged
+ * since n, before the FETCH lines. "*" reaches up to UIDNEXT - 1 here, so
+ * that expunged messages after the last one left are reported too. */
+static void imap_fetch_vanished(struct imap_session *sess, const struct imap_arg *arg,
+                                uint64_t modseq)
+{
+	struct imap_seqset set, gone;
+	const char *error;
+	if (imap_arg_get_seqset(arg, &set, &error) < 0) {
+		imap_seqset_free(&set);
+		return;
+	}
+	/* "$": the saved UIDs, expunged ones too (resolve sorts the set) */
+	for (size_t i = 0; set.saved && i < sess->searchres_count; i++)
+		imap_condstore_set_push(&set, sess->searchres[i], sess->searchres[i]);
+	imap_seqset_resolve(&set, sess->mbox->uidnext > 1 ? sess->mbox->uidnext - 1 : 0);
+	if (imap_vanished_since(sess, modseq, &set, 0, &gone) == 0)
+		imap_vanished_send(sess, true, &gone);
+	imap_seqset_free(&gone);
+	imap_seqset_free(&set);
+}
+
+static void imap_fetch_fail(struct imap_fetch *f)
+{
+	imap_fetch_items_free(f);
+	free(f->idx);
+	free(f);
+}
+
 IMAP_HANDLER(imap_cmd_fetch)
 {
 	struct imap_fetch *f = xcalloc(1, sizeof(*f));
-	if (count != 2 || imap_fetch_parse(f, &args[1]) < 0) {
-		imap_fetch_items_free(f);
-		free(f);
+	struct imap_fetch_mods mods = {0};
+	if (count < 2 || count > 3 || imap_fetch_parse(f, &args[1]) < 0 ||
+	    (count == 3 && imap_fetch_mods_parse(sess, &args[2], &mods) < 0)) {
+		imap_fetch_fail(f);
 		imap_bad(sess, "Invalid FETCH arguments");
 		return;
 	}
 	if (imap_mailbox_seqset(sess, &args[0], &f->idx, &f->idx_count) < 0) {
-		imap_fetch_items_free(f);
-		free(f);
+		imap_fetch_fail(f);
 		return;
 	}
 	if (sess->uid)
 		imap_fetch_add_uid(f);
+	if (mods.changedsince)
+		imap_fetch_changedsince(sess, f, mods.modseq);
 	imap_fetch_needs(f);
+	/* a CONDSTORE enabling command (RFC 7162 3.1) */
+	if (f->has_modseq)
+		imap_condstore_enable(sess);
+	if (mods.vanished)
+		imap_fetch_vanished(sess, &args[0], mods.modseq);
 	imap_fetch_start(sess, f);
 }

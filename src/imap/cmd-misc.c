@@ -1,8 +1,9 @@
 /* The commands valid in any state or without a mailbox: CAPABILITY, NOOP
  * (and CHECK), LOGOUT, ID (RFC 2971), ENABLE (RFC 5161), NAMESPACE
- * (RFC 2342). */
-#include "imap/imap-private.h"
+ * (RFC 2342). ENABLE knows IMAP4rev2, UTF8=ACCEPT, CONDSTORE and QRESYNC. */
+#include "imap/imap-condstore.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -79,19 +80,33 @@ IMAP_HANDLER(imap_cmd_id)
 	imap_done(sess, "OK ID completed");
 }
 
+/* What ENABLE knows (RFC 5161), each a session flag. */
+static const struct {
+	const char *name;
+	size_t offset;
+} imap_enable_caps[] = {
+        {"IMAP4rev2", offsetof(struct imap_session, rev2)},
+        {"UTF8=ACCEPT", offsetof(struct imap_session, utf8)},
+        {"CONDSTORE", offsetof(struct imap_session, condstore)},
+        {"QRESYNC", offsetof(struct imap_session, qresync)},
+};
+
+/* Lists a capability in ENABLED only when this command turned it on. */
 static bool imap_enable_one(struct imap_session *sess, const char *name, struct buf *enabled)
 {
-	bool *flag = NULL;
-	if (strcasecmp(name, "IMAP4rev2") == 0)
-		flag = &sess->rev2;
-	else if (strcasecmp(name, "UTF8=ACCEPT") == 0)
-		flag = &sess->utf8;
-	if (flag == NULL || *flag)
-		return false;
-	*flag = true;
-	buf_append_char(enabled, ' ');
-	buf_append_str(enabled, strcasecmp(name, "IMAP4rev2") == 0 ? "IMAP4rev2" : "UTF8=ACCEPT");
-	return true;
+	for (size_t i = 0; i < sizeof(imap_enable_caps) / sizeof(imap_enable_caps[0]); i++) {
+		bool *flag = (bool *)((char *)sess + imap_enable_caps[i].offset);
+		if (strcasecmp(name, imap_enable_caps[i].name) != 0 || *flag)
+			continue;
+		/* QRESYNC implies CONDSTORE (RFC 7162 3.2.3) */
+		if (flag == &sess->condstore || flag == &sess->qresync)
+			imap_condstore_enable(sess);
+		*flag = true;
+		buf_append_char(enabled, ' ');
+		buf_append_str(enabled, imap_enable_caps[i].name);
+		return true;
+	}
+	return false;
 }
 
 IMAP_HANDLER(imap_cmd_enable)

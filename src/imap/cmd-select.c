@@ -1,5 +1,6 @@
-/* SELECT, EXAMINE (RFC 9051 6.3.2, 6.3.3), CLOSE and UNSELECT (RFC 3691). */
-#include "imap/imap-private.h"
+/* SELECT, EXAMINE (RFC 9051 6.3.2, 6.3.3) with the CONDSTORE and QRESYNC
+ * parameters (RFC 7162), CLOSE and UNSELECT (RFC 3691). */
+#include "imap/imap-condstore.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -12,12 +13,16 @@
 void imap_select_close(struct imap_session *sess)
 {
 	imap_mailbox_free(&sess->mbox);
+	/* RFC 5182 2.1: the saved SEARCH result belongs to the mailbox */
+	sess->searchres_count = 0;
 	if (sess->state == IMAP_STATE_SELECTED)
 		sess->state = IMAP_STATE_AUTH;
 }
 
+/* The status is read before the list, so the HIGHESTMODSEQ reported
+ * never runs ahead of the view (RFC 7162 3.1.2.1). */
 static int imap_select_open(struct imap_session *sess, const char *name, bool readonly,
-                            enum store_error *err_r, const char **error_r)
+                            uint64_t *highest_r, enum store_error *err_r, const char **error_r)
 {
 	struct store_status st;
 	struct imap_mailbox *mbox = xcalloc(1, sizeof(*mbox));
@@ -31,6 +36,7 @@ static int imap_select_open(struct imap_session *sess, const char *name, bool re
 		return -1;
 	}
 	mbox->uidvalidity = st.uidvalidity;
+	*highest_r = st.highestmodseq;
 	/* the list may be newer than the status */
 	mbox->uidnext = st.uidnext;
 	if (mbox->count > 0 && mbox->msgs[mbox->count - 1].uid >= mbox->uidnext)
@@ -54,7 +60,7 @@ static void imap_select_mailboxid(struct imap_session *sess)
 	imap_untagged(sess, "OK [MAILBOXID (%s)] Ok", info.mailboxid);
 }
 
-static void imap_select_untagged(struct imap_session *sess)
+static void imap_select_untagged(struct imap_session *sess, uint64_t highest)
 {
 	const struct imap_mailbox *mbox = sess->mbox;
 	imap_untagged(sess, "%zu EXISTS", mbox->count);
@@ -70,6 +76,8 @@ static void imap_select_untagged(struct imap_session *sess)
 	imap_mailbox_flags_send(sess);
 	imap_untagged(sess, "OK [UIDVALIDITY %" PRIu32 "] UIDs valid", mbox->uidvalidity);
 	imap_untagged(sess, "OK [UIDNEXT %" PRIu32 "] Predicted next UID", mbox->uidnext);
+	/* every mailbox has mod-sequences: never NOMODSEQ */
+	imap_untagged(sess, "OK [HIGHESTMODSEQ %" PRIu64 "] Highest", highest);
 	imap_select_mailboxid(sess);
 	if (sess->rev2) {
 		struct buf line = BUF_INIT(0);
@@ -82,32 +90,93 @@ static void imap_select_untagged(struct imap_session *sess)
 	}
 }
 
+/* Select parameters (RFC 4466 2.1): CONDSTORE and QRESYNC (RFC 7162). */
+struct imap_select_params {
+	bool condstore;
+	bool has_qresync;
+	struct imap_qresync qresync;
+};
+
+static int imap_select_param(struct imap_session *sess, const struct imap_arg *list, unsigned int n,
+                             unsigned int *i, struct imap_select_params *p, const char **error_r)
+{
+	if (imap_arg_atom_equals(&list[*i], "CONDSTORE") && !p->condstore) {
+		p->condstore = true;
+		return 0;
+	}
+	if (!imap_arg_atom_equals(&list[*i], "QRESYNC") || p->has_qresync || *i + 1 >= n) {
+		*error_r = "Unknown or repeated SELECT parameter";
+		return -1;
+	}
+	if (!sess->qresync) {
+		*error_r = "QRESYNC is not enabled";
+		return -1;
+	}
+	p->has_qresync = true;
+	return imap_qresync_parse(&list[++*i], &p->qresync, error_r);
+}
+
+static int imap_select_params(struct imap_session *sess, const struct imap_arg *args,
+                              unsigned int count, struct imap_select_params *p,
+                              const char **error_r)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+	memset(p, 0, sizeof(*p));
+	*error_r = "Needs a mailbox name and optional parameters";
+	if (count == 1)
+		return 0;
+	if (count != 2 || !imap_arg_get_list(&args[1], &list, &n))
+		return -1;
+	for (unsigned int i = 0; i < n; i++) {
+		if (imap_select_param(sess, list, n, &i, p, error_r) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void imap_select_run(struct imap_session *sess, const char *name, bool readonly,
+                            const struct imap_select_params *p)
+{
+	enum store_error err = STORE_OK;
+	const char *error;
+	uint64_t highest = 0;
+	if (p->condstore || p->has_qresync)
+		imap_condstore_enable(sess);
+	if (imap_select_open(sess, name, readonly, &highest, &err, &error) < 0) {
+		imap_store_error(sess, err, "select", error);
+		return;
+	}
+	imap_select_untagged(sess, highest);
+	if (p->has_qresync)
+		imap_qresync_report(sess, &p->qresync);
+	imap_done(sess, "OK [%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
+	          readonly ? "Examine" : "Select");
+}
+
 static void imap_select(struct imap_session *sess, const struct imap_arg *args, unsigned int count,
                         bool readonly)
 {
-	const char *client, *error;
-	if (count != 1 || !imap_arg_get_astring(&args[0], &client)) {
-		imap_bad(sess, "Needs exactly one mailbox name");
+	const char *client, *error = "Needs a mailbox name";
+	struct imap_select_params params = {0};
+	if (count < 1 || !imap_arg_get_astring(&args[0], &client) ||
+	    imap_select_params(sess, args, count, &params, &error) < 0) {
+		imap_qresync_free(&params.qresync);
+		imap_bad(sess, error);
 		return;
 	}
-	/* RFC 9051 6.3.2: the old mailbox is closed first, even if this fails. */
+	/* RFC 9051 6.3.2: the old mailbox is closed first, even if this fails;
+	 * RFC 7162 3.2.11 wants the CLOSED code too. */
 	if (sess->mbox != NULL) {
 		imap_select_close(sess);
 		imap_untagged(sess, "OK [CLOSED] Previous mailbox closed");
 	}
 	char *name = imap_mailbox_from_client(sess, client, &error);
-	if (name == NULL) {
+	if (name == NULL)
 		imap_done(sess, "NO [CANNOT] %s", error);
-		return;
-	}
-	enum store_error err = STORE_OK;
-	if (imap_select_open(sess, name, readonly, &err, &error) < 0) {
-		imap_store_error(sess, err, "select", error);
-	} else {
-		imap_select_untagged(sess);
-		imap_done(sess, "OK [%s] %s completed", readonly ? "READ-ONLY" : "READ-WRITE",
-		          readonly ? "Examine" : "Select");
-	}
+	else
+		imap_select_run(sess, name, readonly, &params);
+	imap_qresync_free(&params.qresync);
 	free(name);
 }
 

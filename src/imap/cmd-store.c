@@ -1,7 +1,8 @@
 /* STORE and UID STORE (RFC 9051 6.4.6): system flags and keywords in one
  * store transaction (store_msgs_change). FLAGS replaces both; +FLAGS and
- * -FLAGS touch only the kinds the list names. */
-#include "imap/imap-private.h"
+ * -FLAGS touch only the kinds the list names. (UNCHANGEDSINCE n) makes it
+ * conditional (RFC 7162 3.1.3). */
+#include "imap/imap-condstore.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,6 +14,8 @@
 struct imap_store_req {
 	int mode; /* +1, -1, 0 */
 	bool silent;
+	bool conditional; /* (UNCHANGEDSINCE n), RFC 7162 3.1.3 */
+	uint64_t unchangedsince;
 	unsigned int flags;
 	bool has_flags;
 	const char **keywords; /* point into the command's arguments */
@@ -63,20 +66,6 @@ static int imap_store_flags(struct imap_store_req *req, const struct imap_arg *a
 	return 0;
 }
 
-static void imap_store_report(struct imap_session *sess, size_t idx)
-{
-	const struct store_msg *msg = &sess->mbox->msgs[idx];
-	struct buf line = BUF_INIT(0);
-	buf_printf(&line, "%zu FETCH (", idx + 1);
-	if (sess->uid)
-		buf_printf(&line, "UID %" PRIu32 " ", msg->uid);
-	buf_append_str(&line, "FLAGS ");
-	imap_flags_write(&line, msg->flags, msg->keywords);
-	buf_append_char(&line, ')');
-	imap_untagged(sess, "%s", buf_str(&line));
-	buf_free(&line);
-}
-
 /* The view takes the store's result: keywords keep the spelling the
  * mailbox first saw, which only the store knows. */
 static void imap_store_refresh(struct imap_session *sess, struct store_msg *msg)
@@ -94,8 +83,46 @@ static void imap_store_refresh(struct imap_session *sess, struct store_msg *msg)
 	store_msg_clear(&cur);
 }
 
+/* (UNCHANGEDSINCE n): the only store modifier there is. */
+static int imap_store_modifiers(struct imap_store_req *req, const struct imap_arg *arg)
+{
+	const struct imap_arg *list;
+	unsigned int n;
+	if (!imap_arg_get_list(arg, &list, &n) || n != 2 ||
+	    !imap_arg_atom_equals(&list[0], "UNCHANGEDSINCE") ||
+	    !imap_modseq_parse(&list[1], true, &req->unchangedsince))
+		return -1;
+	req->conditional = true;
+	return 0;
+}
+
+/* The tagged OK, with [MODIFIED set] for the messages the UNCHANGEDSINCE
+ * test left alone (modified[] ascending): UIDs for UID STORE, message
+ * numbers otherwise. */
+static void imap_store_done(struct imap_session *sess, const uint32_t *modified, size_t n)
+{
+	if (n == 0) {
+		imap_done(sess, "OK Store completed");
+		return;
+	}
+	struct imap_seqset set;
+	struct buf text = BUF_INIT(0);
+	imap_seqset_init(&set);
+	for (size_t i = 0; i < n; i++) {
+		ssize_t idx = imap_mailbox_find_uid(sess->mbox, modified[i]);
+		uint32_t num = sess->uid ? modified[i] : (uint32_t)(idx + 1);
+		if (sess->uid || idx >= 0)
+			imap_condstore_set_push(&set, num, num);
+	}
+	imap_seqset_format(&set, &text);
+	imap_done(sess, "OK [MODIFIED %s] Conditional STORE failed", buf_str(&text));
+	buf_free(&text);
+	imap_seqset_free(&set);
+}
+
 static int imap_store_change(struct imap_session *sess, const struct imap_store_req *req,
-                             const size_t *idx, size_t n)
+                             const size_t *idx, size_t n, uint32_t **modified_r,
+                             size_t *modified_count_r)
 {
 	struct store_change change = {
 	        .mode = req->mode,
@@ -104,14 +131,16 @@ static int imap_store_change(struct imap_session *sess, const struct imap_store_
 	        .change_keywords = req->mode == 0 || req->keyword_count > 0,
 	        .keywords = (const char *const *)req->keywords,
 	        .keyword_count = req->keyword_count,
+	        .conditional = req->conditional,
+	        .unchangedsince = req->unchangedsince,
 	};
 	enum store_error err = STORE_OK;
 	const char *error;
 	uint32_t *uids = xcalloc(n + 1, sizeof(uint32_t));
 	for (size_t i = 0; i < n; i++)
 		uids[i] = sess->mbox->msgs[idx[i]].uid;
-	int ret = store_msgs_change(sess->store, sess->mbox->name, uids, n, &change, NULL, NULL,
-	                            &err, &error);
+	int ret = store_msgs_change(sess->store, sess->mbox->name, uids, n, &change, modified_r,
+	                            modified_count_r, &err, &error);
 	free(uids);
 	if (ret == 0)
 		return 0;
@@ -124,28 +153,77 @@ static int imap_store_change(struct imap_session *sess, const struct imap_store_
 	return -1;
 }
 
+static int imap_store_uid_cmp(const void *a, const void *b)
+{
+	uint32_t ua = *(const uint32_t *)a, ub = *(const uint32_t *)b;
+	return ua < ub ? -1 : ua > ub;
+}
+
+static bool imap_store_was_modified(const uint32_t *modified, size_t n, uint32_t uid)
+{
+	return n > 0 && bsearch(&uid, modified, n, sizeof(uint32_t), imap_store_uid_cmp) != NULL;
+}
+
+/* Each message that passed gets its FETCH: with .SILENT only when
+ * CONDSTORE is on and its MODSEQ moved, then without FLAGS (RFC 7162
+ * 3.1.3: the client must learn the new mod-sequence). */
+static void imap_store_report(struct imap_session *sess, const struct imap_store_req *req,
+                              const size_t *idx, size_t n, const uint32_t *modified,
+                              size_t modified_count)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg *msg = &sess->mbox->msgs[idx[i]];
+		if (imap_store_was_modified(modified, modified_count, msg->uid))
+			continue;
+		uint64_t before = msg->modseq;
+		imap_store_refresh(sess, msg);
+		if (!req->silent)
+			imap_flags_fetch_send(sess, idx[i], true);
+		else if (sess->condstore && msg->modseq != before)
+			imap_flags_fetch_send(sess, idx[i], false);
+	}
+}
+
 static void imap_store_run(struct imap_session *sess, const struct imap_store_req *req,
                            const size_t *idx, size_t n)
 {
-	if (n > 0 && imap_store_change(sess, req, idx, n) < 0)
+	uint32_t *modified = NULL;
+	size_t modified_count = 0;
+	if (n > 0 && imap_store_change(sess, req, idx, n, &modified, &modified_count) < 0)
 		return;
+	if (modified_count > 1)
+		qsort(modified, modified_count, sizeof(uint32_t), imap_store_uid_cmp);
 	if (req->keyword_count > 0)
 		imap_mailbox_keywords_sync(sess);
-	for (size_t i = 0; i < n; i++) {
-		imap_store_refresh(sess, &sess->mbox->msgs[idx[i]]);
-		if (!req->silent)
-			imap_store_report(sess, idx[i]);
+	imap_store_report(sess, req, idx, n, modified, modified_count);
+	imap_store_done(sess, modified, modified_count);
+	free(modified);
+}
+
+/* STORE set [(UNCHANGEDSINCE n)] item flags */
+static int imap_store_parse(struct imap_session *sess, struct imap_store_req *req,
+                            const struct imap_arg *args, unsigned int count)
+{
+	const char *item;
+	unsigned int i = 1;
+	if (count >= 4 && args[1].type == IMAP_ARG_LIST) {
+		if (imap_store_modifiers(req, &args[1]) < 0)
+			return -1;
+		imap_condstore_enable(sess);
+		i = 2;
 	}
-	imap_done(sess, "OK Store completed");
+	if (count < i + 2 || !imap_arg_get_atom(&args[i], &item) ||
+	    imap_store_item(req, item) < 0 ||
+	    imap_store_flags(req, &args[i + 1], count - i - 1) < 0)
+		return -1;
+	return 0;
 }
 
 IMAP_HANDLER(imap_cmd_store)
 {
 	struct imap_store_req req = {0};
-	const char *item;
 	size_t *idx = NULL, n = 0;
-	if (count < 3 || !imap_arg_get_atom(&args[1], &item) || imap_store_item(&req, item) < 0 ||
-	    imap_store_flags(&req, &args[2], count - 2) < 0)
+	if (count < 3 || imap_store_parse(sess, &req, args, count) < 0)
 		imap_bad(sess, "Invalid STORE arguments");
 	else if (sess->mbox->readonly)
 		imap_done(sess, "NO [READ-ONLY] Mailbox is read-only");

@@ -27,9 +27,10 @@ void imap_date_time_write(struct buf *out, time_t t)
 	           tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
-void imap_crlf_init(struct imap_crlf *c, bool prev_cr)
+void imap_crlf_init(struct imap_crlf *c, bool prev_cr, bool mask_nul)
 {
 	c->last_cr = prev_cr;
+	c->mask_nul = mask_nul;
 }
 
 size_t imap_crlf_chunk(struct imap_crlf *c, const char *in, size_t len, char *out)
@@ -39,7 +40,7 @@ size_t imap_crlf_chunk(struct imap_crlf *c, const char *in, size_t len, char *ou
 	for (size_t i = 0; i < len; i++) {
 		if (in[i] == '\n' && !cr)
 			out[n++] = '\r';
-		out[n++] = in[i];
+		out[n++] = in[i] == '\0' && c->mask_nul ? (char)0x80 : in[i];
 		cr = in[i] == '\r';
 	}
 	c->last_cr = cr;
@@ -113,7 +114,7 @@ static void imap_piece_stream(struct imap_fetch *f, enum imap_piece_mode mode, u
 	p->size = size;
 	p->skip = skip;
 	p->length = length;
-	if (mode == IMAP_PIECE_CRLF && offset > 0) {
+	if ((mode == IMAP_PIECE_CRLF || mode == IMAP_PIECE_TEXT) && offset > 0) {
 		char c = 0;
 		p->prev_cr = imap_pread(f->fd, &c, 1, offset - 1) == 1 && c == '\r';
 	}
@@ -142,7 +143,7 @@ static int imap_fetch_filtered(struct imap_fetch *f, const struct imap_fetch_ite
 	                   item->section.kind == MIME_SECTION_HEADER_FIELDS_NOT, &filtered);
 	char *conv = xmalloc(2 * filtered.len + 1);
 	struct imap_crlf crlf;
-	imap_crlf_init(&crlf, false);
+	imap_crlf_init(&crlf, false, true);
 	size_t n = imap_crlf_chunk(&crlf, buf_str(&filtered), filtered.len, conv);
 	imap_literal_mem(&imap_piece_cur(f)->text, item, conv, n);
 	free(conv);
@@ -172,7 +173,7 @@ static int imap_fetch_section(struct imap_fetch *f, const struct imap_fetch_item
 	uint64_t skip, n = imap_window(item, range.vsize, &skip);
 	buf_printf(text, "{%" PRIu64 "}\r\n", n);
 	if (n > 0)
-		imap_piece_stream(f, IMAP_PIECE_CRLF, range.offset, range.size, skip, n);
+		imap_piece_stream(f, IMAP_PIECE_TEXT, range.offset, range.size, skip, n);
 	return 0;
 }
 
@@ -212,9 +213,10 @@ static void imap_binary_count(struct imap_fetch *f, const struct mime_section_ra
 	struct buf out = BUF_INIT(0);
 	struct imap_crlf crlf;
 	char c = 0;
-	imap_crlf_init(&crlf, range->offset > 0 &&
-	                              imap_pread(f->fd, &c, 1, range->offset - 1) == 1 &&
-	                              c == '\r');
+	imap_crlf_init(&crlf,
+	               range->offset > 0 && imap_pread(f->fd, &c, 1, range->offset - 1) == 1 &&
+	                       c == '\r',
+	               false);
 	char *conv = xmalloc(2 * IMAP_READ_CHUNK);
 	*size_r = 0;
 	*nul_r = false;
@@ -304,6 +306,9 @@ static void imap_fetch_simple(struct imap_session *sess, struct buf *text,
 		imap_date_time_write(text, msg->save_date);
 		buf_append_char(text, '"');
 		break;
+	case IMAP_FETCH_MODSEQ:
+		buf_printf(text, "MODSEQ (%" PRIu64 ")", msg->modseq);
+		break;
 	case IMAP_FETCH_ENVELOPE:
 		buf_append_str(text, "ENVELOPE ");
 		mime_write_envelope(text, root->envelope);
@@ -332,8 +337,21 @@ static int imap_fetch_item_add(struct imap_session *sess, struct imap_fetch *f,
 	}
 }
 
+/* With CONDSTORE the view takes the new MODSEQ the store gave. */
+static void imap_fetch_seen_modseq(struct imap_session *sess, struct store_msg *msg)
+{
+	struct store_msg cur;
+	enum store_error err;
+	const char *error;
+	if (!sess->condstore ||
+	    store_msg_get(sess->store, sess->mbox->name, msg->uid, &cur, &err, &error) < 0)
+		return;
+	msg->modseq = cur.modseq;
+	store_msg_clear(&cur);
+}
+
 /* A body fetch without PEEK sets \Seen (RFC 9051 6.4.5); the new flags
- * are then part of the reply. Returns true when FLAGS must be added. */
+ * are then part of the reply. Returns true when it did. */
 static bool imap_fetch_set_seen(struct imap_session *sess, struct imap_fetch *f,
                                 struct store_msg *msg)
 {
@@ -347,7 +365,23 @@ static bool imap_fetch_set_seen(struct imap_session *sess, struct imap_fetch *f,
 		return false;
 	}
 	msg->flags |= STORE_FLAG_SEEN;
-	return !f->has_flags;
+	imap_fetch_seen_modseq(sess, msg);
+	return true;
+}
+
+/* What a reply that set \Seen adds: FLAGS, and with CONDSTORE UID and
+ * MODSEQ (RFC 7162 3.1), unless the items asked for them. */
+static void imap_fetch_seen_items(struct imap_session *sess, const struct imap_fetch *f,
+                                  const struct store_msg *msg, struct buf *text)
+{
+	if (!f->has_flags) {
+		buf_append_str(text, " FLAGS ");
+		imap_flags_write(text, msg->flags, msg->keywords);
+	}
+	if (sess->condstore && !f->has_uid)
+		buf_printf(text, " UID %" PRIu32, msg->uid);
+	if (sess->condstore && !f->has_modseq)
+		buf_printf(text, " MODSEQ (%" PRIu64 ")", msg->modseq);
 }
 
 /* Opens what the items need. 1: go on, 0: the message is gone, -1: error
@@ -396,7 +430,7 @@ static int imap_fetch_build(struct imap_session *sess, struct imap_fetch *f, siz
 	int ret = imap_fetch_open(sess, f, msg, &root);
 	if (ret <= 0)
 		return ret;
-	bool add_flags = imap_fetch_set_seen(sess, f, msg);
+	bool seen_set = imap_fetch_set_seen(sess, f, msg);
 	imap_piece_new(f);
 	buf_printf(&imap_piece_cur(f)->text, "* %zu FETCH (", idx + 1);
 	for (unsigned int i = 0; i < f->item_count; i++) {
@@ -407,10 +441,8 @@ static int imap_fetch_build(struct imap_session *sess, struct imap_fetch *f, siz
 			return -2;
 		}
 	}
-	if (add_flags) {
-		buf_append_str(&imap_piece_cur(f)->text, " FLAGS ");
-		imap_flags_write(&imap_piece_cur(f)->text, msg->flags, msg->keywords);
-	}
+	if (seen_set)
+		imap_fetch_seen_items(sess, f, msg, &imap_piece_cur(f)->text);
 	buf_append_str(&imap_piece_cur(f)->text, ")\r\n");
 	sess->fetch_count++;
 	return 1;
@@ -439,7 +471,7 @@ static void imap_fetch_piece_begin(struct imap_session *sess, struct imap_fetch 
 	imap_send(sess, p->text.data, p->text.len);
 	f->piece_text_sent = true;
 	f->raw_pos = f->out_pos = f->sent = 0;
-	imap_crlf_init(&f->crlf, p->prev_cr);
+	imap_crlf_init(&f->crlf, p->prev_cr, p->mode == IMAP_PIECE_TEXT);
 	mime_decoder_destroy(&f->decoder);
 	if (p->mode == IMAP_PIECE_DECODE)
 		f->decoder = mime_decoder_create(p->cte);
@@ -449,7 +481,7 @@ static void imap_fetch_convert(struct imap_session *sess, struct imap_fetch *f,
                                const struct imap_fetch_piece *p, size_t n)
 {
 	buf_reset(&f->out);
-	if (p->mode == IMAP_PIECE_CRLF) {
+	if (p->mode == IMAP_PIECE_CRLF || p->mode == IMAP_PIECE_TEXT) {
 		char *conv = xmalloc(2 * n + 1);
 		size_t m = imap_crlf_chunk(&f->crlf, f->in, n, conv);
 		imap_fetch_emit(sess, f, p, conv, m);

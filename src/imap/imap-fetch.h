@@ -17,6 +17,7 @@ enum imap_fetch_kind {
 	IMAP_FETCH_EMAILID,  /* RFC 8474 */
 	IMAP_FETCH_THREADID, /* RFC 8474: always NIL */
 	IMAP_FETCH_SAVEDATE, /* RFC 8514 */
+	IMAP_FETCH_MODSEQ,   /* RFC 7162 */
 	/* the kinds below need the MIME tree (see imap_fetch_needs) */
 	IMAP_FETCH_ENVELOPE,
 	IMAP_FETCH_BODYSTRUCTURE,
@@ -37,7 +38,8 @@ struct imap_fetch_item {
 
 enum imap_piece_mode {
 	IMAP_PIECE_NONE,   /* only the text */
-	IMAP_PIECE_CRLF,   /* a file range, LF -> CRLF */
+	IMAP_PIECE_TEXT,   /* a file range, LF -> CRLF, NUL -> 0x80 (BODY[]) */
+	IMAP_PIECE_CRLF,   /* a file range, LF -> CRLF (BINARY) */
 	IMAP_PIECE_RAW,    /* a file range as it is */
 	IMAP_PIECE_DECODE, /* a file range, CTE-decoded */
 };
@@ -58,6 +60,8 @@ struct imap_fetch {
 	bool need_file;  /* some item reads the message */
 	bool sets_seen;  /* a non-PEEK body item */
 	bool has_flags;  /* FLAGS requested */
+	bool has_uid;    /* UID requested (or UID FETCH) */
+	bool has_modseq; /* MODSEQ requested (or CHANGEDSINCE) */
 
 	size_t *idx; /* messages (indexes of the view), ascending */
 	size_t idx_count, next;

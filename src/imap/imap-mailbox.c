@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "imap/imap-condstore.h"
 #include "imap/imap-utf7.h"
 #include "lib/conn.h"
 #include "lib/log.h"
@@ -171,15 +172,6 @@ void imap_mailbox_free(struct imap_mailbox **mboxp)
 	*mboxp = NULL;
 }
 
-void imap_mailbox_remove(struct imap_mailbox *mbox, size_t idx)
-{
-	free(mbox->msgs[idx].keywords);
-	free(mbox->msgs[idx].uidl);
-	memmove(&mbox->msgs[idx], &mbox->msgs[idx + 1],
-	        (mbox->count - idx - 1) * sizeof(mbox->msgs[0]));
-	mbox->count--;
-}
-
 ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
 {
 	size_t lo = 0, hi = mbox->count;
@@ -195,46 +187,48 @@ ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
 	return -1;
 }
 
-static void imap_sync_flags(struct imap_session *sess, struct store_msg *old,
-                            struct store_msg *cur, size_t seq)
+/* A changed message gets one FETCH; with CONDSTORE a new MODSEQ alone
+ * counts as a change (the client keeps it, RFC 7162 3.1). */
+static void imap_sync_flags(struct imap_session *sess, struct store_msg *old, struct store_msg *cur,
+                            size_t idx)
 {
-	if (old->flags == cur->flags && strcmp(old->keywords, cur->keywords) == 0)
+	if (old->flags == cur->flags && strcmp(old->keywords, cur->keywords) == 0 &&
+	    (!sess->condstore || old->modseq == cur->modseq))
 		return;
 	old->flags = cur->flags;
 	old->modseq = cur->modseq;
 	char *tmp = old->keywords;
 	old->keywords = cur->keywords;
 	cur->keywords = tmp;
-	struct buf line = BUF_INIT(0);
-	buf_printf(&line, "%zu FETCH (FLAGS ", seq);
-	imap_flags_write(&line, old->flags, old->keywords);
-	if (sess->uid)
-		buf_printf(&line, " UID %" PRIu32, old->uid);
-	buf_append_char(&line, ')');
-	imap_untagged(sess, "%s", buf_str(&line));
-	buf_free(&line);
+	imap_flags_fetch_send(sess, idx, true);
 }
 
-/* Walks the old view from the end so that each EXPUNGE names the number
- * the client has at that moment. Messages that are gone stay in the view
- * when expunges may not be reported yet. */
-static void imap_sync_expunges(struct imap_session *sess, struct store_msg *cur,
-                               size_t cur_count, bool allow_expunge)
+/* Walks the old view from the end, reporting flag changes with the
+ * numbers the client has now; the messages that are gone leave the view
+ * afterwards (EXPUNGE or VANISHED), or stay in it when expunges may not
+ * be reported yet. */
+static void imap_sync_expunges(struct imap_session *sess, struct store_msg *cur, size_t cur_count,
+                               bool allow_expunge)
 {
 	struct imap_mailbox *mbox = sess->mbox;
-	size_t j = cur_count;
+	size_t *gone = xcalloc(mbox->count + 1, sizeof(size_t));
+	size_t n = 0, j = cur_count;
 	for (size_t i = mbox->count; i-- > 0;) {
 		while (j > 0 && cur[j - 1].uid > mbox->msgs[i].uid)
 			j--;
-		if (j > 0 && cur[j - 1].uid == mbox->msgs[i].uid) {
-			imap_sync_flags(sess, &mbox->msgs[i], &cur[j - 1], i + 1);
-			continue;
-		}
-		if (!allow_expunge)
-			continue;
-		imap_untagged(sess, "%zu EXPUNGE", i + 1);
-		imap_mailbox_remove(mbox, i);
+		if (j > 0 && cur[j - 1].uid == mbox->msgs[i].uid)
+			imap_sync_flags(sess, &mbox->msgs[i], &cur[j - 1], i);
+		else if (allow_expunge)
+			gone[n++] = i;
 	}
+	/* gone[] is descending; imap_mailbox_expunged wants it ascending */
+	for (size_t a = 0, b = n; a + 1 < b; a++, b--) {
+		size_t tmp = gone[a];
+		gone[a] = gone[b - 1];
+		gone[b - 1] = tmp;
+	}
+	imap_mailbox_expunged(sess, gone, n);
+	free(gone);
 }
 
 /* Appends the messages with UIDs above the view's last one. */
@@ -299,13 +293,14 @@ int imap_mailbox_seqset(struct imap_session *sess, const struct imap_arg *arg, s
 	struct imap_mailbox *mbox = sess->mbox;
 	struct imap_seqset set;
 	const char *error;
-	if (imap_arg_get_seqset(arg, &set, &error) < 0 || set.saved) {
-		if (set.saved)
-			error = "$ is not supported";
+	if (imap_arg_get_seqset(arg, &set, &error) < 0) {
 		imap_seqset_free(&set);
 		imap_bad(sess, error);
 		return -1;
 	}
+	/* RFC 5182: "$" is the saved SEARCH result, all within the view */
+	if (set.saved)
+		imap_searchres_add(sess, &set, sess->uid);
 	uint32_t max = 0;
 	if (mbox->count > 0)
 		max = sess->uid ? mbox->msgs[mbox->count - 1].uid : (uint32_t)mbox->count;
@@ -360,6 +355,25 @@ static struct mime_part *imap_parse_fd(int fd, const char **error_r)
 	return mime_parser_finish(&parser);
 }
 
+/* The tree the index keeps since delivery, APPEND or the search indexing
+ * (fts_index_message); NULL when there is none or it does not validate,
+ * and the file is parsed. A FETCH does not write it: one index commit per
+ * message would cost more than the parse it saves. */
+static struct mime_part *imap_parts_from_index(struct imap_session *sess, uint32_t uid)
+{
+	void *data;
+	size_t size;
+	const char *error;
+	if (store_msg_cache_get(sess->store, sess->mbox->name, uid, &data, &size, &error) <= 0)
+		return NULL;
+	struct mime_part *root = mime_part_deserialize(data, size, &error);
+	free(data);
+	if (root == NULL)
+		log_warn("imap session=%s user=%s event=cache_invalid uid=%u error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), uid, error);
+	return root;
+}
+
 static struct imap_part_cache_entry *imap_cache_lookup(struct imap_session *sess, uint32_t uid)
 {
 	struct imap_part_cache_entry *oldest = &sess->cache[0];
@@ -383,14 +397,17 @@ const struct mime_part *imap_message_parts(struct imap_session *sess, const stru
 	struct imap_part_cache_entry *e = imap_cache_lookup(sess, msg->uid);
 	if (e->root != NULL)
 		return e->root;
-	int fd = store_msg_open(sess->store, sess->mbox->name, msg->uid, err_r, error_r);
-	if (fd < 0)
-		return NULL;
-	struct mime_part *root = imap_parse_fd(fd, error_r);
-	close(fd);
+	struct mime_part *root = imap_parts_from_index(sess, msg->uid);
 	if (root == NULL) {
-		*err_r = STORE_ERR_TEMP;
-		return NULL;
+		int fd = store_msg_open(sess->store, sess->mbox->name, msg->uid, err_r, error_r);
+		if (fd < 0)
+			return NULL;
+		root = imap_parse_fd(fd, error_r);
+		close(fd);
+		if (root == NULL) {
+			*err_r = STORE_ERR_TEMP;
+			return NULL;
+		}
 	}
 	e->root = root;
 	e->uid = msg->uid;
