@@ -1,7 +1,9 @@
-/* APPEND (RFC 9051 6.3.12, RFC 4315 APPENDUID). Everything is checked when
- * the literal is announced, before its bytes come: the mailbox, flags,
- * date and size (NO [TRYCREATE], NO [TOOBIG] without a continuation).
- * The literal then streams into store_save_write, never held in memory. */
+/* APPEND (RFC 9051 6.3.12, RFC 4315 APPENDUID) and MULTIAPPEND (RFC 3502).
+ * Everything is checked when each literal is announced, before its bytes
+ * come: the mailbox, flags, date and size (NO [TRYCREATE], NO [TOOBIG]
+ * without a continuation). Each literal then streams into its own store
+ * save, never held in memory, and the command's end commits them all in
+ * one transaction (with their keywords), or none. */
 #include "imap/imap-private.h"
 
 #include <inttypes.h>
@@ -28,8 +30,9 @@ void imap_append_free(struct imap_session *sess)
 	struct imap_append *a = sess->append;
 	if (a == NULL)
 		return;
-	store_save_abort(&a->save);
-	store_names_free(&a->keywords, a->keyword_count);
+	for (size_t i = 0; i < a->count; i++)
+		store_save_abort(&a->saves[i]);
+	free(a->saves);
 	free(a->mailbox);
 	free(a);
 	sess->append = NULL;
@@ -93,17 +96,12 @@ static int imap_date_time_parse(const char *s, time_t *t_r)
 	return 0;
 }
 
-/* mailbox [flags] [date-time], the arguments before the literal. */
-static int imap_append_parse(const struct imap_command *cmd, struct imap_append_args *a)
+/* [flags] [date-time] from args[i], up to the literal being announced. */
+static int imap_append_parse_message(const struct imap_arg *args, unsigned int count,
+                                     unsigned int i, struct imap_append_args *a)
 {
-	const struct imap_arg *args = cmd->args.args;
-	unsigned int count = cmd->args.count, i = 1;
 	const char *date;
-	memset(a, 0, sizeof(*a));
-	if (count < 1 || !imap_arg_get_astring(&args[0], &a->mailbox))
-		return -1;
-	if (i < count && args[i].type == IMAP_ARG_LIST &&
-	    imap_append_flags(&args[i++], a) < 0)
+	if (i < count && args[i].type == IMAP_ARG_LIST && imap_append_flags(&args[i++], a) < 0)
 		return -1;
 	if (i < count) {
 		if (!imap_arg_get_string(&args[i], &date) ||
@@ -114,8 +112,35 @@ static int imap_append_parse(const struct imap_command *cmd, struct imap_append_
 	return i == count ? 0 : -1;
 }
 
+static bool imap_append_streamed(const struct imap_arg *arg)
+{
+	return arg->type == IMAP_ARG_LITERAL && (arg->flags & IMAP_ARG_FLAG_STREAMED) != 0;
+}
+
+/* The first message follows the mailbox name; each further one
+ * (MULTIAPPEND) follows the previous message literal. */
+static int imap_append_parse(const struct imap_session *sess, const struct imap_command *cmd,
+                             struct imap_append_args *a)
+{
+	const struct imap_arg *args = cmd->args.args;
+	unsigned int count = cmd->args.count, start = 1, literals = 0;
+	memset(a, 0, sizeof(*a));
+	if (count < 1 || !imap_arg_get_astring(&args[0], &a->mailbox))
+		return -1;
+	for (unsigned int i = 1; i < count; i++) {
+		if (imap_append_streamed(&args[i])) {
+			literals++;
+			start = i + 1;
+		}
+	}
+	if (literals != (sess->append != NULL ? sess->append->count : 0))
+		return -1;
+	return imap_append_parse_message(args, count, start, a);
+}
+
 static void imap_append_refuse(struct imap_session *sess, const char *text, bool bad)
 {
+	imap_append_free(sess);
 	imap_parser_literal_refuse(sess->parser);
 	if (bad)
 		imap_bad(sess, text);
@@ -123,42 +148,60 @@ static void imap_append_refuse(struct imap_session *sess, const char *text, bool
 		imap_done(sess, "%s", text);
 }
 
-static int imap_append_begin(struct imap_session *sess, const struct imap_append_args *a,
-                             const struct imap_literal_info *lit)
+/* The first message: the mailbox must exist and is kept for the others. */
+static int imap_append_start(struct imap_session *sess, const struct imap_append_args *a)
 {
-	const struct yubin_config *config = conn_config(sess->conn);
 	const char *error;
-	enum store_error err = STORE_OK;
 	char *name = imap_mailbox_from_client(sess, a->mailbox, &error);
 	if (name == NULL) {
 		imap_append_refuse(sess, "NO [CANNOT] Invalid mailbox name", false);
 		return -1;
 	}
+	sess->append = xcalloc(1, sizeof(*sess->append));
+	sess->append->mailbox = name;
+	/* an administrator's change applies without a new login */
+	imap_quota_load(sess);
+	return 0;
+}
+
+static void imap_append_begin_error(struct imap_session *sess, enum store_error err,
+                                    const char *error)
+{
+	imap_append_free(sess);
+	imap_parser_literal_refuse(sess->parser);
+	if (err == STORE_ERR_NOT_FOUND || err == STORE_ERR_INVALID)
+		imap_done(sess, "NO [TRYCREATE] Mailbox does not exist");
+	else
+		imap_store_error(sess, err, "store_save_begin", error);
+}
+
+/* Checks one message's size and opens its save with flags, keywords
+ * and date; the literal then streams into it. */
+static int imap_append_begin(struct imap_session *sess, const struct imap_append_args *a,
+                             const struct imap_literal_info *lit)
+{
+	const struct yubin_config *config = conn_config(sess->conn);
+	struct imap_append *ap = sess->append;
+	enum store_error err = STORE_OK;
+	const char *error;
 	if (config->mail.max_message_size != 0 && lit->size > config->mail.max_message_size) {
-		free(name);
 		imap_append_refuse(sess, "NO [TOOBIG] Message too large", false);
 		return -1;
 	}
-	struct store_save *save = store_save_begin(sess->store, name, &err, &error);
+	struct store_save *save = store_save_begin(sess->store, ap->mailbox, &err, &error);
 	if (save == NULL) {
-		free(name);
-		imap_parser_literal_refuse(sess->parser);
-		if (err == STORE_ERR_NOT_FOUND || err == STORE_ERR_INVALID)
-			imap_done(sess, "NO [TRYCREATE] Mailbox does not exist");
-		else
-			imap_store_error(sess, err, "store_save_begin", error);
+		imap_append_begin_error(sess, err, error);
 		return -1;
 	}
 	store_save_set_flags(save, a->flags);
 	if (a->date != 0)
 		store_save_set_internal_date(save, a->date);
-	sess->append = xcalloc(1, sizeof(*sess->append));
-	sess->append->save = save;
-	sess->append->mailbox = name;
-	sess->append->keywords = xcalloc(a->keyword_count + 1, sizeof(char *));
-	for (size_t i = 0; i < a->keyword_count; i++)
-		sess->append->keywords[i] = xstrdup(a->keywords[i]);
-	sess->append->keyword_count = a->keyword_count;
+	ap->saves = xreallocarray(ap->saves, ap->count + 1, sizeof(ap->saves[0]));
+	ap->saves[ap->count++] = save;
+	if (store_save_set_keywords(save, a->keywords, a->keyword_count) < 0) {
+		imap_append_refuse(sess, "Invalid keyword", true);
+		return -1;
+	}
 	return 0;
 }
 
@@ -173,15 +216,12 @@ int imap_append_literal(struct imap_session *sess, const struct imap_command *cm
 		imap_append_refuse(sess, "Log in first", true);
 		return -1;
 	}
-	if (sess->append != NULL) {
-		imap_append_free(sess);
-		imap_append_refuse(sess, "MULTIAPPEND is not supported", true);
-		return -1;
-	}
-	int ret = imap_append_parse(cmd, &a);
+	int ret = imap_append_parse(sess, cmd, &a);
 	if (ret < 0)
 		imap_append_refuse(sess, "Invalid APPEND arguments", true);
-	else
+	else if (sess->append == NULL)
+		ret = imap_append_start(sess, &a);
+	if (ret == 0)
 		ret = imap_append_begin(sess, &a, lit);
 	free(a.keywords);
 	if (ret < 0)
@@ -198,60 +238,75 @@ int imap_append_literal(struct imap_session *sess, const struct imap_command *cm
 void imap_append_data(struct imap_session *sess, const void *data, size_t len)
 {
 	struct imap_append *a = sess->append;
-	if (a == NULL || a->failed)
+	if (a == NULL || a->failed || a->count == 0)
 		return;
 	a->size += len;
-	if (store_save_write(a->save, data, len) < 0)
+	if (store_save_write(a->saves[a->count - 1], data, len) < 0)
 		a->failed = true;
 }
 
-/* The store has no keywords on a save, so they follow at once. The
- * message is kept even when they cannot be (RFC 9051 2.3.2 lets a server
- * drop flags it cannot keep); the operator sees why. */
-static void imap_append_keywords(struct imap_session *sess, uint32_t uid)
+static void imap_append_fail(struct imap_session *sess, enum store_error err, const char *error)
+{
+	if (err == STORE_ERR_LIMIT)
+		imap_done(sess, "NO [LIMIT] Too many keywords in this mailbox");
+	else if (err == STORE_ERR_NOT_FOUND)
+		imap_done(sess, "NO [TRYCREATE] Mailbox does not exist");
+	else
+		imap_store_error(sess, err, "store_save", error);
+}
+
+/* "[APPENDUID v uid-set] " (RFC 4315; a set for MULTIAPPEND). */
+static void imap_append_uids(struct imap_session *sess, const uint32_t *uids, size_t n,
+                             struct buf *out)
 {
 	struct imap_append *a = sess->append;
+	struct store_status st;
+	struct imap_seqset set;
 	enum store_error err;
 	const char *error;
-	if (a->keyword_count == 0)
+	if (store_mailbox_status(sess->store, a->mailbox, &st, &err, &error) < 0)
 		return;
-	if (store_keywords_update(sess->store, a->mailbox, &uid, 1, 1,
-	                          (const char *const *)a->keywords, a->keyword_count, &err,
-	                          &error) < 0)
-		log_warn("imap session=%s user=%s event=append_keywords_failed mailbox=\"%s\""
-		         " error=\"%s\"",
-		         conn_id(sess->conn), imap_user(sess), a->mailbox, error);
+	imap_seqset_init(&set);
+	for (size_t i = 0; i < n; i++)
+		imap_seqset_add_range(&set, uids[i], uids[i]);
+	buf_printf(out, "[APPENDUID %" PRIu32 " ", st.uidvalidity);
+	imap_seqset_format(&set, out);
+	buf_append_str(out, "] ");
+	imap_seqset_free(&set);
 }
 
 static void imap_append_finish(struct imap_session *sess)
 {
 	struct imap_append *a = sess->append;
-	struct store_status st;
-	enum store_error err = STORE_OK;
+	enum store_error err = STORE_ERR_TEMP;
 	const char *error = "write failed";
-	uint32_t uid;
-	if (a->failed || store_save_finish(&a->save, &uid, &err, &error) < 0) {
-		imap_store_error(sess, err, "store_save", error);
+	uint32_t *uids = xcalloc(a->count + 1, sizeof(uint32_t));
+	if (a->failed ||
+	    store_save_finish_all(a->saves, a->count, uids, &err, &error) < 0) {
+		free(uids);
+		imap_append_fail(sess, err, error);
 		return;
 	}
-	sess->append_count++;
-	imap_append_keywords(sess, uid);
-	if (store_mailbox_status(sess->store, a->mailbox, &st, &err, &error) < 0) {
-		imap_done(sess, "OK Append completed");
-		return;
+	sess->append_count += a->count;
+	imap_search_index(sess, a->mailbox, uids, a->count);
+	for (size_t i = 0; i < a->count; i++) {
+		log_debug("imap session=%s user=%s event=append mailbox=\"%s\" uid=%" PRIu32,
+		          conn_id(sess->conn), imap_user(sess), a->mailbox, uids[i]);
 	}
-	log_debug("imap session=%s user=%s event=append mailbox=\"%s\" uid=%" PRIu32
-	          " size=%" PRIu64,
-	          conn_id(sess->conn), imap_user(sess), a->mailbox, uid, a->size);
-	imap_done(sess, "OK [APPENDUID %" PRIu32 " %" PRIu32 "] Append completed", st.uidvalidity,
-	          uid);
+	struct buf code = BUF_INIT(0);
+	imap_append_uids(sess, uids, a->count, &code);
+	imap_done(sess, "OK %sAppend completed", buf_str(&code));
+	buf_free(&code);
+	free(uids);
 }
 
 IMAP_HANDLER(imap_cmd_append)
 {
-	const struct imap_arg *last = count > 0 ? &args[count - 1] : NULL;
-	if (sess->append == NULL || last == NULL || last->type != IMAP_ARG_LITERAL ||
-	    (last->flags & IMAP_ARG_FLAG_STREAMED) == 0) {
+	unsigned int literals = 0;
+	for (unsigned int i = 1; i < count; i++)
+		literals += imap_append_streamed(&args[i]);
+	if (sess->append == NULL || count == 0 || !imap_append_streamed(&args[count - 1]) ||
+	    literals != sess->append->count) {
 		imap_append_free(sess);
 		imap_bad(sess, "APPEND needs a mailbox and a message literal");
 		return;

@@ -80,6 +80,7 @@ static int imap_login_open(struct imap_session *sess)
 		imap_internal_error(sess, "store_open", error);
 		return -1;
 	}
+	imap_quota_load(sess);
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* CREATE and STATUS (RFC 9051 6.3.4, 6.3.11, RFC 8438 STATUS=SIZE), and
  * the STATUS lines LIST-STATUS (RFC 5819) returns. */
 #include "imap/imap-private.h"
+#include "imap/imap-condstore.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -18,6 +19,8 @@ enum imap_status_item {
 	IMAP_STATUS_RECENT = 1 << 5,
 	IMAP_STATUS_DELETED = 1 << 6,
 	IMAP_STATUS_MAILBOXID = 1 << 7,
+	IMAP_STATUS_DELETED_STORAGE = 1 << 14, /* RFC 9208 */
+	IMAP_STATUS_HIGHESTMODSEQ = 1 << 8, /* RFC 7162 3.1.8 */
 };
 
 static const struct {
@@ -32,6 +35,8 @@ static const struct {
         {"RECENT", IMAP_STATUS_RECENT},
         {"DELETED", IMAP_STATUS_DELETED},
         {"MAILBOXID", IMAP_STATUS_MAILBOXID},
+        {"DELETED-STORAGE", IMAP_STATUS_DELETED_STORAGE},
+        {"HIGHESTMODSEQ", IMAP_STATUS_HIGHESTMODSEQ},
 };
 
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r)
@@ -58,25 +63,31 @@ int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r)
 	return 0;
 }
 
-/* \Deleted messages: the status has no count of them. */
+/* \Deleted messages: the status has no count of them. *bytes_r is what an
+ * EXPUNGE would free (RFC 9208 DELETED-STORAGE, in octets: the sizes as
+ * stored, which the quota counts). */
 static int imap_status_deleted(struct imap_session *sess, const char *name, uint32_t *count_r,
-                               enum store_error *err_r, const char **error_r)
+                               uint64_t *bytes_r, enum store_error *err_r, const char **error_r)
 {
 	struct store_msg *msgs = NULL;
 	size_t count = 0;
 	if (store_msg_list(sess->store, name, &msgs, &count, err_r, error_r) < 0)
 		return -1;
 	*count_r = 0;
+	*bytes_r = 0;
 	for (size_t i = 0; i < count; i++) {
-		if ((msgs[i].flags & STORE_FLAG_DELETED) != 0)
+		if ((msgs[i].flags & STORE_FLAG_DELETED) != 0) {
 			(*count_r)++;
+			*bytes_r += msgs[i].size;
+		}
 	}
 	store_msg_list_free(&msgs, count);
 	return 0;
 }
 
 static void imap_status_format(struct buf *out, unsigned int items, const struct store_status *st,
-                               uint32_t deleted, const struct store_mailbox_info *info)
+                               uint32_t deleted, const struct store_mailbox_info *info,
+                               uint64_t deleted_bytes)
 {
 	if ((items & IMAP_STATUS_MESSAGES) != 0)
 		buf_printf(out, " MESSAGES %" PRIu32, st->messages);
@@ -94,6 +105,10 @@ static void imap_status_format(struct buf *out, unsigned int items, const struct
 		buf_printf(out, " SIZE %" PRIu64, st->size);
 	if ((items & IMAP_STATUS_MAILBOXID) != 0)
 		buf_printf(out, " MAILBOXID (%s)", info->mailboxid);
+	if ((items & IMAP_STATUS_DELETED_STORAGE) != 0)
+		buf_printf(out, " DELETED-STORAGE %" PRIu64, deleted_bytes);
+	if ((items & IMAP_STATUS_HIGHESTMODSEQ) != 0)
+		buf_printf(out, " HIGHESTMODSEQ %" PRIu64, st->highestmodseq);
 }
 
 int imap_status_send(struct imap_session *sess, const char *name, unsigned int items,
@@ -102,17 +117,21 @@ int imap_status_send(struct imap_session *sess, const char *name, unsigned int i
 	struct store_status st;
 	struct store_mailbox_info info = {0};
 	uint32_t deleted = 0;
+	uint64_t deleted_bytes = 0;
+	/* a CONDSTORE enabling command (RFC 7162 3.1) */
+	if ((items & IMAP_STATUS_HIGHESTMODSEQ) != 0)
+		imap_condstore_enable(sess);
 	if (store_mailbox_status(sess->store, name, &st, err_r, error_r) < 0)
 		return -1;
 	if ((items & IMAP_STATUS_MAILBOXID) != 0 &&
 	    store_mailbox_info(sess->store, name, &info, err_r, error_r) < 0)
 		return -1;
-	if ((items & IMAP_STATUS_DELETED) != 0 &&
-	    imap_status_deleted(sess, name, &deleted, err_r, error_r) < 0)
+	if ((items & (IMAP_STATUS_DELETED | IMAP_STATUS_DELETED_STORAGE)) != 0 &&
+	    imap_status_deleted(sess, name, &deleted, &deleted_bytes, err_r, error_r) < 0)
 		return -1;
 	struct buf list = BUF_INIT(0), line = BUF_INIT(0);
 	char *client = imap_mailbox_to_client(sess, name);
-	imap_status_format(&list, items, &st, deleted, &info);
+	imap_status_format(&list, items, &st, deleted, &info, deleted_bytes);
 	buf_append_str(&line, "STATUS ");
 	imap_append_astring(sess, &line, client);
 	/* every item was written with a leading space */
@@ -190,13 +209,19 @@ IMAP_HANDLER(imap_cmd_create)
 	size_t len = strlen(name);
 	if (len > 1 && name[len - 1] == '/')
 		name[len - 1] = '\0';
+	char *use = NULL; /* RFC 6154 CREATE-SPECIAL-USE */
+	if (count == 2 && imap_create_params(sess, &args[1], &use) < 0) {
+		free(name);
+		return;
+	}
 	enum store_error err = STORE_OK;
 	if (strcmp(name, "INBOX") == 0)
 		imap_done(sess, "NO [ALREADYEXISTS] INBOX always exists");
 	else if (imap_create_parents(sess, name, &err, &error) < 0 ||
 	         store_mailbox_create(sess->store, name, &err, &error) < 0)
 		imap_store_error(sess, err, "store_mailbox_create", error);
-	else
+	else if (imap_create_use(sess, name, use) == 0)
 		imap_create_done(sess, name);
+	free(use);
 	free(name);
 }

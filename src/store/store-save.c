@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/xmalloc.h"
 
 struct store_save {
@@ -26,8 +27,11 @@ struct store_save {
 	bool eol_missing;
 	int write_errno; /* first write error, reported by finish */
 	unsigned int flags;
+	char **keywords; /* as the caller spelled them; NULL-terminated */
+	size_t keyword_count;
 	time_t internal_date;
 	time_t save_date;
+	char *final_path; /* after the rename into new/ or cur/, until the commit */
 };
 
 static void store_save_free(struct store_save *save)
@@ -38,6 +42,8 @@ static void store_save_free(struct store_save *save)
 	free(save->dir);
 	free(save->base);
 	free(save->tmp_path);
+	free(save->final_path);
+	store_names_free(&save->keywords, save->keyword_count);
 	free(save);
 }
 
@@ -99,6 +105,34 @@ void store_save_set_internal_date(struct store_save *save, time_t when)
 	save->internal_date = when;
 }
 
+/* RFC 9051 atom-specials, plus '\' (system flags are not keywords): the
+ * rule store_msgs_change applies. */
+static bool store_save_keyword_valid(const char *kw)
+{
+	size_t len = strlen(kw);
+	if (len == 0 || len > STORE_KEYWORD_MAX_LEN)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)kw; *p != '\0'; p++) {
+		if (*p <= 0x20 || *p >= 0x7f || strchr("(){%*\"\\]", *p) != NULL)
+			return false;
+	}
+	return true;
+}
+
+int store_save_set_keywords(struct store_save *save, const char *const *keywords, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (!store_save_keyword_valid(keywords[i]))
+			return -1;
+	}
+	store_names_free(&save->keywords, save->keyword_count);
+	save->keywords = xcalloc(count + 1, sizeof(char *));
+	for (size_t i = 0; i < count; i++)
+		save->keywords[i] = xstrdup(keywords[i]);
+	save->keyword_count = count;
+	return 0;
+}
+
 void store_save_abort(struct store_save **savep)
 {
 	struct store_save *save = *savep;
@@ -151,7 +185,112 @@ static int store_save_rename(struct store_save *save, const struct store_fname *
 	return ret;
 }
 
-/* Under the write lock: quota, UID and MODSEQ, rename, row, counters. */
+/* The mailbox's spelling of keyword (ASCII case ignored, as
+ * store_msgs_change matches), registered when new; the 101st distinct one
+ * is STORE_ERR_LIMIT. Caller frees. */
+static char *store_save_keyword_resolve(struct store *store, int64_t mailbox_id, const char *kw,
+                                        enum store_error *err_r, const char **error_r)
+{
+	static const char *const sqls[] = {
+	        ("SELECT name FROM mailbox_keywords WHERE mailbox_id = ?1 AND name = ?2 COLLATE "
+	         "NOCASE"),
+	        "SELECT COUNT(*) FROM mailbox_keywords WHERE mailbox_id = ?1",
+	        "INSERT INTO mailbox_keywords (mailbox_id, idx, name) VALUES (?1, ?3, ?2)",
+	};
+	char *found = NULL;
+	int64_t count = 0;
+	for (size_t i = 0; i < 3 && found == NULL; i++) {
+		sqlite3_stmt *stmt = store_db_prepare(store->db, sqls[i], error_r);
+		if (stmt == NULL)
+			return NULL;
+		sqlite3_bind_int64(stmt, 1, mailbox_id);
+		if (i != 1)
+			sqlite3_bind_text(stmt, 2, kw, -1, SQLITE_STATIC);
+		if (i == 2)
+			sqlite3_bind_int64(stmt, 3, count);
+		int ret = i == 2 ? store_db_run(store->db, stmt, error_r)
+		                 : store_db_step_row(store->db, stmt, error_r);
+		if (ret == 1 && i == 0)
+			found = xstrdup((const char *)sqlite3_column_text(stmt, 0));
+		else if (ret == 1)
+			count = sqlite3_column_int64(stmt, 0);
+		else if (ret == 0 && i == 2)
+			found = xstrdup(kw);
+		sqlite3_finalize(stmt);
+		if (ret < 0)
+			return NULL;
+		if (i == 1 && count >= STORE_KEYWORDS_MAX) {
+			*err_r = STORE_ERR_LIMIT;
+			*error_r = "too many keywords in this mailbox";
+			return NULL;
+		}
+	}
+	return found;
+}
+
+/* The message row gets its keywords in the save's transaction. */
+static int store_save_keywords(struct store_save *save, int64_t mailbox_id, uint32_t uid,
+                               enum store_error *err_r, const char **error_r)
+{
+	struct store *store = save->store;
+	struct buf text = BUF_INIT(0);
+	int ret = 0;
+	for (size_t i = 0; i < save->keyword_count && ret == 0; i++) {
+		char *kw = store_save_keyword_resolve(store, mailbox_id, save->keywords[i], err_r,
+		                                      error_r);
+		if (kw == NULL) {
+			ret = -1;
+			break;
+		}
+		bool dup = false;
+		for (const char *p = buf_str(&text); *p != '\0' && !dup;) {
+			size_t n = strcspn(p, " ");
+			dup = n == strlen(kw) && strncmp(p, kw, n) == 0;
+			p += n + (p[n] == ' ');
+		}
+		if (!dup) {
+			if (text.len > 0)
+				buf_append_char(&text, ' ');
+			buf_append_str(&text, kw);
+		}
+		free(kw);
+	}
+	sqlite3_stmt *stmt = ret < 0 ? NULL
+	                             : store_db_prepare(store->db,
+	                                                "UPDATE messages SET keywords = ? WHERE "
+	                                                "mailbox_id = ? AND uid = ?",
+	                                                error_r);
+	if (stmt != NULL) {
+		sqlite3_bind_text(stmt, 1, buf_str(&text), -1, SQLITE_STATIC);
+		sqlite3_bind_int64(stmt, 2, mailbox_id);
+		sqlite3_bind_int64(stmt, 3, uid);
+		ret = store_db_run(store->db, stmt, error_r);
+		sqlite3_finalize(stmt);
+	} else {
+		ret = -1;
+	}
+	buf_free(&text);
+	return ret;
+}
+
+/* The message row, its keywords and the mailbox's counters. */
+static int store_save_rows(struct store_save *save, const struct store_mailbox *mbox,
+                           const struct store_fname *fn, const char *rel, enum store_error *err_r,
+                           const char **error_r)
+{
+	sqlite3 *db = save->store->db;
+	if (store_message_insert(db, mbox->id, fn->uid, fn, rel, save->internal_date,
+	                         save->save_date, error_r) < 0)
+		return -1;
+	if (save->keyword_count > 0 &&
+	    store_save_keywords(save, mbox->id, fn->uid, err_r, error_r) < 0)
+		return -1;
+	return store_mailbox_set_counters(db, mbox->id, fn->uid + 1, fn->modseq, error_r);
+}
+
+/* Under the write lock, inside the caller's transaction: quota, UID and
+ * MODSEQ, rename, rows. The quota check sees the rows of earlier saves of
+ * the same transaction, so a batch is checked as a whole. */
 static int store_save_locked(struct store_save *save, uint32_t *uid_r, enum store_error *err_r,
                              const char **error_r)
 {
@@ -179,46 +318,61 @@ static int store_save_locked(struct store_save *save, uint32_t *uid_r, enum stor
 	int ret = -1;
 	if (over > 0)
 		*err_r = STORE_ERR_QUOTA;
-	else if (over == 0 && mbox.uidnext < UINT32_MAX &&
-	         store_save_rename(save, &fn, rel, error_r) == 0) {
-		if (store_message_insert(store->db, mbox.id, fn.uid, &fn, rel, save->internal_date,
-		                         save->save_date, error_r) == 0 &&
-		    store_mailbox_set_counters(store->db, mbox.id, fn.uid + 1, fn.modseq,
-		                               error_r) == 0 &&
-		    store_db_commit(store->db, error_r) == 0) {
+	else if (over == 0 && mbox.uidnext == UINT32_MAX)
+		*error_r = "mailbox UID space exhausted";
+	else if (over == 0 && store_save_rename(save, &fn, rel, error_r) == 0) {
+		save->final_path = xasprintf("%s/%s", save->dir, rel);
+		if (store_save_rows(save, &mbox, &fn, rel, err_r, error_r) == 0) {
 			*uid_r = fn.uid;
 			ret = 0;
-		} else {
-			char *path = xasprintf("%s/%s", save->dir, rel);
-			unlink(path);
-			free(path);
 		}
-	} else if (over == 0 && mbox.uidnext == UINT32_MAX) {
-		*error_r = "mailbox UID space exhausted";
 	}
 	free(rel);
 	store_mailbox_clear(&mbox);
 	return ret;
 }
 
+/* After a failed batch: nothing of it may stay (the files were renamed
+ * but their rows are rolled back). */
+static void store_save_abort_all(struct store_save **saves, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (saves[i] != NULL && saves[i]->final_path != NULL)
+			unlink(saves[i]->final_path);
+		store_save_abort(&saves[i]);
+	}
+}
+
+int store_save_finish_all(struct store_save **saves, size_t count, uint32_t *uids_r,
+                          enum store_error *err_r, const char **error_r)
+{
+	struct store *store = count > 0 ? saves[0]->store : NULL;
+	*err_r = STORE_ERR_TEMP;
+	int ret = 0;
+	for (size_t i = 0; i < count && ret == 0; i++)
+		ret = store_save_flush(saves[i], error_r);
+	if (ret == 0 && count > 0)
+		ret = store_db_begin(store->db, error_r);
+	for (size_t i = 0; i < count && ret == 0; i++)
+		ret = store_save_locked(saves[i], &uids_r[i], err_r, error_r);
+	if (ret == 0 && count > 0)
+		ret = store_db_commit(store->db, error_r);
+	if (ret < 0) {
+		if (store != NULL)
+			store_db_rollback(store->db);
+		store_save_abort_all(saves, count);
+		return -1;
+	}
+	*err_r = STORE_OK;
+	for (size_t i = 0; i < count; i++) {
+		store_save_free(saves[i]);
+		saves[i] = NULL;
+	}
+	return 0;
+}
+
 int store_save_finish(struct store_save **savep, uint32_t *uid_r, enum store_error *err_r,
                       const char **error_r)
 {
-	struct store_save *save = *savep;
-	*err_r = STORE_ERR_TEMP;
-	int ret = store_save_flush(save, error_r);
-	if (ret == 0)
-		ret = store_db_begin(save->store->db, error_r);
-	if (ret == 0) {
-		ret = store_save_locked(save, uid_r, err_r, error_r);
-		store_db_rollback(save->store->db);
-	}
-	if (ret == 0) {
-		*err_r = STORE_OK;
-		store_save_free(save);
-		*savep = NULL;
-		return 0;
-	}
-	store_save_abort(savep);
-	return -1;
+	return store_save_finish_all(savep, 1, uid_r, err_r, error_r);
 }

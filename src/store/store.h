@@ -308,4 +308,71 @@ int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, 
 int store_msg_cache_set(struct store *store, const char *mailbox, uint32_t uid, const void *data,
 			size_t size, const char **error_r);
 
+/* ------------------------------------------------------------------
+ * Full-text index (docs/store.md "Full-text index"): texts of a message
+ * (decoded header text, body texts), stored as the caller gives them and
+ * kept per message content (EMAILID), so COPY and MOVE carry them along
+ * and they go with the last message that has them. The store matches
+ * exact substrings (bytes); case folding and decoding belong to the
+ * caller (src/fts). Errors as in the IMAP section above.
+ * ------------------------------------------------------------------ */
+
+struct store_fts_text {
+	bool header; /* header text (TEXT matches it, BODY does not) */
+	const char *data; /* UTF-8 */
+	size_t len;
+};
+/* Replaces the texts of message uid (version: the caller's text format,
+ * see store_fts_missing). A UID that does not exist is not an error. */
+int store_fts_put(struct store *store, const char *mailbox, uint32_t uid, unsigned int version,
+		  const struct store_fts_text *texts, size_t count, const char **error_r);
+/* UIDs of the mailbox, ascending, whose texts are missing or of another
+ * version; free() *uids_r. */
+int store_fts_missing(struct store *store, const char *mailbox, unsigned int version,
+		      uint32_t **uids_r, size_t *count_r, const char **error_r);
+/* UIDs, ascending, of indexed messages with a text containing term
+ * (header texts only when with_header). Answered from the trigram index
+ * when term is valid UTF-8 of at least 3 characters, else by a scan of
+ * the stored texts (never the message files). free() *uids_r. */
+int store_fts_search(struct store *store, const char *mailbox, const char *term,
+		     bool with_header, uint32_t **uids_r, size_t *count_r, const char **error_r);
+/* Groups many store_fts_put calls into one transaction (catching up). */
+int store_fts_begin(struct store *store, const char **error_r);
+int store_fts_commit(struct store *store, const char **error_r);
+
+/* ------------------------------------------------------------------
+ * APPEND in one step and MULTIAPPEND (RFC 3502), and the special-use
+ * attributes CREATE may give a mailbox (RFC 6154 CREATE-SPECIAL-USE).
+ * ------------------------------------------------------------------ */
+
+/* Keywords the message is saved with, validated as store_msgs_change does
+ * (-1 when one is not valid; nothing is set then). They are registered in
+ * the mailbox and written with the message row in the commit of
+ * store_save_finish(_all); a keyword that would be the mailbox's
+ * (STORE_KEYWORDS_MAX + 1)th makes the finish fail with STORE_ERR_LIMIT. */
+int store_save_set_keywords(struct store_save *save, const char *const *keywords, size_t count);
+/* Finishes saves of one store (any of its mailboxes) in one transaction:
+ * all are kept or none is (quota checked for the batch as a whole, I/O,
+ * keyword limit). uids_r[i] is the UID of saves[i]. Every saves[i] is
+ * consumed and set to NULL, on success and on failure. A crash during the
+ * commit may leave the messages already renamed to be adopted by the next
+ * store_open, as for a single save. store_save_finish is this with one. */
+int store_save_finish_all(struct store_save **saves, size_t count, uint32_t *uids_r,
+			  enum store_error *err_r, const char **error_r);
+
+/* Special-use attributes the store keeps for a mailbox: a space-separated
+ * list of RFC 6154 attributes ("\Sent"), each '\' and at most 32
+ * letters, at most STORE_SPECIAL_USE_MAX bytes in all (else
+ * STORE_ERR_INVALID). Kept in a small file in the mailbox's folder, so it
+ * moves with a RENAME and goes with a DELETE. "" removes it. Which
+ * attributes are allowed is the caller's choice; the default folders of
+ * STORE_SPECIAL_FOLDERS have none stored unless set. */
+#define STORE_SPECIAL_USE_MAX 200
+int store_mailbox_set_special_use(struct store *store, const char *name, const char *attrs,
+				  enum store_error *err_r, const char **error_r);
+/* 1 with the list in *attrs_r (caller frees), 0 when none is stored, -1
+ * on error (STORE_ERR_NOT_FOUND when the mailbox does not exist). */
+int store_mailbox_get_special_use(struct store *store, const char *name, char **attrs_r,
+				  enum store_error *err_r, const char **error_r);
+
 #endif
