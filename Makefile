@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 export UBSAN_OPTIONS ?= print_stacktrace=1:halt_on_error=1
 export ASAN_OPTIONS ?= detect_leaks=1:abort_on_error=0
 
-.PHONY: all deps build run test unit fuzz-corpus integration fuzz bench clean
+.PHONY: all deps build run test unit fuzz-corpus integration fuzz bench bench-imap clean
 
 all: build
 
@@ -46,7 +46,7 @@ fuzz-corpus:
 
 integration:
 	YUBIN_BIN=$(CURDIR)/$(TEST_BUILD)/yubin YUBIN_FAST_BIN=$(CURDIR)/$(BUILD)/yubin \
-		$(PYTHON) -m pytest tests/integration -q $(PYTEST_ARGS)
+		$(PYTHON) -m pytest tests/integration tests/interop -q $(PYTEST_ARGS)
 
 # Longer fuzzing: make fuzz FUZZ_SECONDS=600
 fuzz: build
@@ -61,6 +61,14 @@ bench:
 	ninja -C build-release
 	$(PYTHON) bench/pop3-bench.py --yubin-bin $(CURDIR)/build-release/yubin \
 		--cache $(CURDIR)/build-release/bench-cache --quiet-wait 30
+
+# IMAP against Dovecot IMAP; bench/imapload.c is compiled by the script.
+bench-imap:
+	@scripts/deps.sh bench
+	@[ -f build-release/build.ninja ] || meson setup build-release --buildtype=release
+	ninja -C build-release yubin
+	$(PYTHON) bench/imap-bench.py --yubin-bin $(CURDIR)/build-release/yubin \
+		--cache $(CURDIR)/build-release/bench-cache --quiet-wait 30 $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-release

@@ -80,14 +80,15 @@ struct imap_part_cache_entry {
 	uint64_t used; /* LRU clock */
 };
 
-/* APPEND in progress: the literal streams into the store. */
+/* APPEND in progress: each message literal streams into its own store
+ * save (with its flags and keywords); all are committed together when the
+ * command ends (MULTIAPPEND, RFC 3502: all or none). */
 struct imap_append {
-	struct store_save *save;
 	char *mailbox;
-	uint64_t size;
-	bool failed; /* a write failed: abort at the end */
-	char **keywords; /* set on the new message once it is saved */
-	size_t keyword_count;
+	struct store_save **saves; /* one per literal announced so far */
+	size_t count;
+	uint64_t size; /* bytes of every literal */
+	bool failed;   /* a write failed: the command fails at its end */
 };
 
 struct imap_fetch;
@@ -144,6 +145,9 @@ struct imap_session {
 	struct imap_fetch *fetch;
 
 	uint64_t fetch_count, append_count, expunge_count;
+	/* QUOTA: the account's limits as last read from the directory
+	 * (0 = unlimited), also handed to the store (cmd-quota.c). */
+	uint64_t quota_bytes, quota_messages;
 };
 
 /* imap-session.c */
@@ -193,10 +197,9 @@ char *imap_mailbox_from_client(struct imap_session *sess, const char *name, cons
 char *imap_mailbox_to_client(struct imap_session *sess, const char *name);
 void imap_mailbox_free(struct imap_mailbox **mbox);
 /* Reports what changed since the view was taken (EXISTS, FETCH FLAGS and,
- * when allowed, EXPUNGE) and takes the new view. */
+ * when allowed, EXPUNGE or with QRESYNC VANISHED: imap-condstore.h) and
+ * takes the new view. */
 void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge);
-/* Drops the message at index idx from the view (after an EXPUNGE reply). */
-void imap_mailbox_remove(struct imap_mailbox *mbox, size_t idx);
 /* Index of uid in the view, or -1. */
 ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid);
 /* Resolves a sequence set argument (message numbers, or UIDs when
@@ -254,6 +257,8 @@ IMAP_HANDLER(imap_cmd_store);
 IMAP_HANDLER(imap_cmd_expunge);
 IMAP_HANDLER(imap_cmd_append);
 IMAP_HANDLER(imap_cmd_search);
+IMAP_HANDLER(imap_cmd_sort);   /* cmd-sort.c, SORT (RFC 5256) */
+IMAP_HANDLER(imap_cmd_thread); /* cmd-sort.c, THREAD (RFC 5256) */
 IMAP_HANDLER(imap_cmd_delete);
 IMAP_HANDLER(imap_cmd_rename);
 IMAP_HANDLER(imap_cmd_subscribe);
@@ -262,6 +267,10 @@ IMAP_HANDLER(imap_cmd_lsub);
 IMAP_HANDLER(imap_cmd_copy);
 IMAP_HANDLER(imap_cmd_move);
 IMAP_HANDLER(imap_cmd_idle);
+IMAP_HANDLER(imap_cmd_getquotaroot); /* cmd-quota.c, QUOTA (RFC 9208) */
+IMAP_HANDLER(imap_cmd_getquota);
+IMAP_HANDLER(imap_cmd_setquota);
+IMAP_HANDLER(imap_cmd_compress);
 
 /* cmd-idle.c: the raw line that ends IDLE ("DONE", else BAD) */
 void imap_idle_line(struct imap_session *sess, const char *line, size_t len);
@@ -282,6 +291,22 @@ void imap_append_free(struct imap_session *sess);
 
 /* cmd-list.c: a LIST pattern ('*', '%') against a store name */
 bool imap_list_match(const char *pattern, const char *name);
+/* cmd-list.c: the RFC 6154 attributes of a mailbox: those CREATE (USE
+ * (...)) stored, else the default of the special folders; NULL when none.
+ * Caller frees. */
+char *imap_list_special_use(struct imap_session *sess, const char *name);
+/* cmd-list.c: CREATE's parameter list (RFC 4466), USE (...) of RFC 6154
+ * CREATE-SPECIAL-USE: 0 with the attributes (or "") in *use_r (caller
+ * frees); -1 after answering BAD or NO [USEATTR]. */
+int imap_create_params(struct imap_session *sess, const struct imap_arg *arg, char **use_r);
+/* Gives the mailbox just created the attributes use (NULL or "": none);
+ * when that fails the mailbox is removed again and -1 returned after
+ * answering. */
+int imap_create_use(struct imap_session *sess, const char *name, const char *use);
+
+/* cmd-quota.c: reads the account's quota from the directory into the
+ * session and the store (login, APPEND); -1 when it cannot (logged). */
+int imap_quota_load(struct imap_session *sess);
 
 /* cmd-status.c: STATUS items, also for LIST RETURN (STATUS ...) */
 int imap_status_parse_items(const struct imap_arg *arg, unsigned int *items_r);
@@ -306,8 +331,10 @@ int imap_read_range(int fd, uint64_t offset, uint64_t len, struct buf *out, cons
  * (prev_cr: the byte before the first one fed is CR). */
 struct imap_crlf {
 	bool last_cr;
+	bool mask_nul; /* NUL becomes 0x80: a string literal cannot hold NUL
+	                * (RFC 9051 4.3); only BINARY may send it (literal8) */
 };
-void imap_crlf_init(struct imap_crlf *c, bool prev_cr);
+void imap_crlf_init(struct imap_crlf *c, bool prev_cr, bool mask_nul);
 /* Converts in into out (room for 2 * len bytes); returns the bytes written. */
 size_t imap_crlf_chunk(struct imap_crlf *c, const char *in, size_t len, char *out);
 
@@ -321,6 +348,26 @@ void imap_search_prepare(struct imap_session *sess, struct imap_search *search);
 /* Whether message idx of the view matches; -1 on a storage error. */
 int imap_search_match(struct imap_session *sess, struct imap_search *search, size_t idx);
 void imap_search_free(struct imap_search **search);
+/* As imap_search_parse, with the search strings in charset (NULL: UTF-8);
+ * answers NO [BADCHARSET] (*no_r true) for a charset it cannot use. */
+struct imap_search *imap_search_parse_charset(struct imap_session *sess,
+                                              const struct imap_arg *args, unsigned int count,
+                                              const char *charset, bool *no_r);
+/* The parsed keys hold MODSEQ (RFC 7162 3.1.5). */
+bool imap_search_has_modseq(const struct imap_search *search);
+/* A message's MODSEQ as of this search (for the MODSEQ in its result). */
+uint64_t imap_search_msg_modseq(const struct imap_search *search, const struct store_msg *msg);
+/* Adds ascending numbers to set, normalizing once. */
+void imap_seqset_add_sorted(struct imap_seqset *set, const uint32_t *nums, size_t count);
+/* BODY/TEXT through the full-text index (imap_search_prepare uses it):
+ * for forcing the scan instead (tests comparing both ways). */
+void imap_search_set_scan(struct imap_search *search, bool scan);
+/* Adds the saved SEARCHRES result to set, as message numbers of the view
+ * or (uid) UIDs; expunged messages are not in the view and drop out. */
+void imap_searchres_add(struct imap_session *sess, struct imap_seqset *set, bool uid);
+/* Indexes newly saved messages for BODY/TEXT search; best effort (logged). */
+void imap_search_index(struct imap_session *sess, const char *mailbox, const uint32_t *uids,
+                       size_t count);
 /* RFC 3501 date "1-Feb-1994" to the time of that day's 00:00 UTC. */
 int imap_date_parse(const char *str, time_t *t_r);
 /* A date of RFC 5322 (the Date: field) to 00:00 UTC of its day. */

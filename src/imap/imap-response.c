@@ -124,6 +124,12 @@ void imap_capability_string(struct imap_session *sess, struct buf *out)
 	}
 	buf_append_str(out, " NAMESPACE UIDPLUS UNSELECT CHILDREN SPECIAL-USE LIST-STATUS "
 	                    "STATUS=SIZE ESEARCH BINARY UTF8=ACCEPT MOVE IDLE OBJECTID SAVEDATE");
+	buf_append_str(out, " COMPRESS=DEFLATE");
+	buf_append_str(out, " CONDSTORE QRESYNC");
+	buf_append_str(out, " SEARCHRES");
+	buf_append_str(out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+	buf_append_str(out, " QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE LIST-EXTENDED MULTIAPPEND "
+	                    "CREATE-SPECIAL-USE");
 }
 
 void imap_append_astring(struct imap_session *sess, struct buf *out, const char *s)

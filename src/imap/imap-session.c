@@ -40,6 +40,9 @@ static const struct imap_cmd_def imap_commands[] = {
         {"SELECT", imap_cmd_select, AUTHED, 0},
         {"EXAMINE", imap_cmd_examine, AUTHED, 0},
         {"APPEND", imap_cmd_append, AUTHED, IMAP_CMD_SYNC},
+        {"GETQUOTAROOT", imap_cmd_getquotaroot, AUTHED, 0},
+        {"GETQUOTA", imap_cmd_getquota, AUTHED, 0},
+        {"SETQUOTA", imap_cmd_setquota, AUTHED, 0},
         {"CHECK", imap_cmd_noop, SEL, IMAP_CMD_SYNC},
         {"CLOSE", imap_cmd_close, SEL, 0},
         {"UNSELECT", imap_cmd_unselect, SEL, 0},
@@ -47,9 +50,12 @@ static const struct imap_cmd_def imap_commands[] = {
         {"FETCH", imap_cmd_fetch, SEL, MSGCMD},
         {"STORE", imap_cmd_store, SEL, MSGCMD},
         {"SEARCH", imap_cmd_search, SEL, MSGCMD},
+        {"SORT", imap_cmd_sort, SEL, MSGCMD},
+        {"THREAD", imap_cmd_thread, SEL, MSGCMD},
         {"COPY", imap_cmd_copy, SEL, IMAP_CMD_UID | IMAP_CMD_SYNC},
         {"MOVE", imap_cmd_move, SEL, IMAP_CMD_UID | IMAP_CMD_SYNC},
         {"IDLE", imap_cmd_idle, AUTHED, IMAP_CMD_SYNC},
+        {"COMPRESS", imap_cmd_compress, AUTHED, 0},
 };
 
 /* One directory handle per worker, opened on first use and kept. */

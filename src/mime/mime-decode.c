@@ -133,17 +133,19 @@ static int qp_hold(struct mime_decoder *dec, unsigned char c, struct buf *out)
 	return 0;
 }
 
-/* A line end: trailing whitespace (and a soft break's '=') disappear; a
- * CR right before the LF stays with the hard line break. */
+/* A line end: trailing whitespace (and a soft break's '=') disappear. A
+ * hard line break is CRLF whether the stored line ended in LF or CRLF:
+ * "a line break in the encoded text represents a CRLF sequence in the
+ * canonical form" (RFC 2045 6.7 rule 5), and IMAP sends the stored LF as
+ * CRLF anyway (Dovecot's BINARY agrees). */
 static int qp_line_end(struct mime_decoder *dec, struct buf *out)
 {
 	bool soft = dec->qp == QP_EQ || dec->qp == QP_EQ_WS;
-	bool cr = dec->pending_len > 0 && dec->pending[dec->pending_len - 1] == '\r';
 	dec->pending_len = 0;
 	dec->qp = QP_NORMAL;
 	if (soft)
 		return 0;
-	return buf_append(out, cr ? "\r\n" : "\n", cr ? 2 : 1);
+	return buf_append(out, "\r\n", 2);
 }
 
 static int qp_normal(struct mime_decoder *dec, unsigned char c, struct buf *out)

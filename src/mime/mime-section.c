@@ -142,6 +142,10 @@ void mime_section_free(struct mime_section *sec)
 	sec->field_count = 0;
 }
 
+/* The empty text/plain that BODYSTRUCTURE shows for a multipart without
+ * parts: its part 1 is empty, as in Dovecot. */
+static const struct mime_part section_empty_part;
+
 /* Follows the part numbers: a message/rfc822 part is entered before its
  * number is applied; part 1 of a non-multipart is the part itself. */
 static const struct mime_part *section_find(const struct mime_part *root,
@@ -156,6 +160,9 @@ static const struct mime_part *section_find(const struct mime_part *root,
 				return NULL;
 			continue;
 		}
+		if (part->children == NULL)
+			return i + 1 == sec->path_len && sec->path[i] == 1 ? &section_empty_part
+									    : NULL;
 		const struct mime_part *child = part->children;
 		for (unsigned int n = 1; child != NULL && n < sec->path[i]; n++)
 			child = child->next;

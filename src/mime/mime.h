@@ -222,7 +222,7 @@ enum mime_section_kind {
 	MIME_SECTION_MIME,
 };
 
-#define MIME_SECTION_MAX_PATH 100
+#define MIME_SECTION_MAX_PATH 128 /* above the default max_depth (100), so any part we parse can be named */
 
 struct mime_section {
 	unsigned int path[MIME_SECTION_MAX_PATH];

@@ -493,7 +493,7 @@ static const struct {
 	{MIME_CTE_BASE64, "", ""},
 	{MIME_CTE_QP, "a=3Db=\r\nc\r\n", "a=bc\r\n"},
 	{MIME_CTE_QP, "soft=\nbreak", "softbreak"},
-	{MIME_CTE_QP, "trailing   \nspace\t\r\n", "trailing\nspace\r\n"},
+	{MIME_CTE_QP, "trailing   \nspace\t\r\n", "trailing\r\nspace\r\n"},
 	{MIME_CTE_QP, "bad=ZZ=4 =", "bad=ZZ=4 ="},
 	{MIME_CTE_QP, "=e6=97=a5", "\xe6\x97\xa5"},
 	{MIME_CTE_QP, "x= \r\ny", "xy"},
