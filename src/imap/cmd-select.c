@@ -36,6 +36,7 @@ static int imap_select_open(struct imap_session *sess, const char *name, bool re
 		return -1;
 	}
 	mbox->uidvalidity = st.uidvalidity;
+	mbox->synced_modseq = st.highestmodseq;
 	*highest_r = st.highestmodseq;
 	/* the list may be newer than the status */
 	mbox->uidnext = st.uidnext;

@@ -66,6 +66,9 @@ struct imap_mailbox {
 	bool readonly;
 	uint32_t uidvalidity;
 	uint32_t uidnext;
+	/* HIGHESTMODSEQ the view is known to be in step with; 0 forces the
+	 * next sync to compare every message. */
+	uint64_t synced_modseq;
 	struct store_msg *msgs;
 	size_t count;
 	char **keywords; /* the mailbox's keywords as last announced (FLAGS) */

@@ -353,6 +353,20 @@ static int store_mailbox_counts(struct store *store, int64_t id, struct store_st
 	return ret == SQLITE_ROW ? 0 : -1;
 }
 
+int store_mailbox_state(struct store *store, const char *name, struct store_status *status_r,
+                        enum store_error *err_r, const char **error_r)
+{
+	struct store_mailbox mbox;
+	if (store_mailbox_lookup(store, name, true, &mbox, err_r, error_r) < 0)
+		return -1;
+	memset(status_r, 0, sizeof(*status_r));
+	status_r->uidvalidity = mbox.uidvalidity;
+	status_r->uidnext = mbox.uidnext;
+	status_r->highestmodseq = mbox.highestmodseq;
+	store_mailbox_clear(&mbox);
+	return 0;
+}
+
 int store_mailbox_status(struct store *store, const char *name, struct store_status *status_r,
                          enum store_error *err_r, const char **error_r)
 {

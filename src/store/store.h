@@ -83,6 +83,12 @@ struct store_status {
 };
 int store_mailbox_create(struct store *store, const char *name,
 			 enum store_error *err_r, const char **error_r);
+/* Only UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ (the rest 0), after the same
+ * sync, without counting the messages: every change to a mailbox (new,
+ * expunged, flags) raises HIGHESTMODSEQ, so an unchanged value means an
+ * unchanged mailbox. */
+int store_mailbox_state(struct store *store, const char *name, struct store_status *status_r,
+			enum store_error *err_r, const char **error_r);
 int store_mailbox_status(struct store *store, const char *name,
 			 struct store_status *status_r, enum store_error *err_r,
 			 const char **error_r);
