@@ -142,26 +142,12 @@ void imap_mailbox_expunged(struct imap_session *sess, const size_t *idx, size_t 
 	imap_view_compact(mbox, idx, n);
 }
 
-/* Index of the first view message with a UID >= uid. */
-static size_t imap_view_lower_bound(const struct imap_mailbox *mbox, uint32_t uid)
-{
-	size_t lo = 0, hi = mbox->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mbox->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Adds lo:hi minus the UIDs the view holds. */
 static void imap_vanished_piece(const struct imap_mailbox *mbox, struct imap_seqset *out,
                                 uint32_t lo, uint32_t hi)
 {
 	uint64_t cur = lo;
-	for (size_t i = imap_view_lower_bound(mbox, lo); i < mbox->count && mbox->msgs[i].uid <= hi;
+	for (size_t i = imap_mailbox_lower_bound(mbox, lo); i < mbox->count && mbox->msgs[i].uid <= hi;
 	     i++) {
 		uint32_t uid = mbox->msgs[i].uid;
 		if (uid > cur)

@@ -172,19 +172,23 @@ void imap_mailbox_free(struct imap_mailbox **mboxp)
 	*mboxp = NULL;
 }
 
-ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
+size_t imap_mailbox_lower_bound(const struct imap_mailbox *mbox, uint32_t uid)
 {
 	size_t lo = 0, hi = mbox->count;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (mbox->msgs[mid].uid == uid)
-			return (ssize_t)mid;
 		if (mbox->msgs[mid].uid < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return lo;
+}
+
+ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid)
+{
+	size_t i = imap_mailbox_lower_bound(mbox, uid);
+	return i < mbox->count && mbox->msgs[i].uid == uid ? (ssize_t)i : -1;
 }
 
 /* A changed message gets one FETCH; with CONDSTORE a new MODSEQ alone
@@ -284,20 +288,6 @@ void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge)
 }
 
 /* ---- sequence sets ---- */
-
-/* The first view index whose UID is >= uid (count when none). */
-static size_t imap_mailbox_lower_bound(const struct imap_mailbox *mbox, uint32_t uid)
-{
-	size_t lo = 0, hi = mbox->count;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (mbox->msgs[mid].uid < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
 
 /* Walks the set's ranges, not the whole view: FETCH 5 costs the same in a
  * mailbox of 100,000 messages as in one of ten. The set is resolved and

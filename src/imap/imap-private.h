@@ -203,6 +203,8 @@ void imap_mailbox_free(struct imap_mailbox **mbox);
  * when allowed, EXPUNGE or with QRESYNC VANISHED: imap-condstore.h) and
  * takes the new view. */
 void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge);
+/* The first index of the view whose UID is >= uid (count when none). */
+size_t imap_mailbox_lower_bound(const struct imap_mailbox *mbox, uint32_t uid);
 /* Index of uid in the view, or -1. */
 ssize_t imap_mailbox_find_uid(const struct imap_mailbox *mbox, uint32_t uid);
 /* Resolves a sequence set argument (message numbers, or UIDs when

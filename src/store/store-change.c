@@ -12,8 +12,7 @@
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
 
-/* RFC 9051 atom-specials, plus '\' (system flags are not keywords). */
-static bool store_keyword_valid(const char *kw)
+bool store_keyword_valid(const char *kw)
 {
 	size_t len = strlen(kw);
 	if (len == 0 || len > STORE_KEYWORD_MAX_LEN)

@@ -191,6 +191,10 @@ int store_mailbox_finish_rename(struct store *store, int64_t journal_id, const c
 int store_keywords_register_text(struct store *store, int64_t mailbox_id, const char *text,
                                  const char **error_r);
 
+/* store-change.c: a keyword the store keeps (RFC 9051 atom-specials, plus
+ * '\': system flags are not keywords; not empty, not too long). */
+bool store_keyword_valid(const char *kw);
+
 /* store-quota.c */
 int store_quota_check(struct store *store, uint64_t size, const char **error_r);
 

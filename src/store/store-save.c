@@ -105,24 +105,11 @@ void store_save_set_internal_date(struct store_save *save, time_t when)
 	save->internal_date = when;
 }
 
-/* RFC 9051 atom-specials, plus '\' (system flags are not keywords): the
- * rule store_msgs_change applies. */
-static bool store_save_keyword_valid(const char *kw)
-{
-	size_t len = strlen(kw);
-	if (len == 0 || len > STORE_KEYWORD_MAX_LEN)
-		return false;
-	for (const unsigned char *p = (const unsigned char *)kw; *p != '\0'; p++) {
-		if (*p <= 0x20 || *p >= 0x7f || strchr("(){%*\"\\]", *p) != NULL)
-			return false;
-	}
-	return true;
-}
 
 int store_save_set_keywords(struct store_save *save, const char *const *keywords, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
-		if (!store_save_keyword_valid(keywords[i]))
+		if (!store_keyword_valid(keywords[i]))
 			return -1;
 	}
 	store_names_free(&save->keywords, save->keyword_count);

@@ -353,16 +353,21 @@ static int store_mailbox_counts(struct store *store, int64_t id, struct store_st
 	return ret == SQLITE_ROW ? 0 : -1;
 }
 
+static void store_status_from(const struct store_mailbox *mbox, struct store_status *status_r)
+{
+	memset(status_r, 0, sizeof(*status_r));
+	status_r->uidvalidity = mbox->uidvalidity;
+	status_r->uidnext = mbox->uidnext;
+	status_r->highestmodseq = mbox->highestmodseq;
+}
+
 int store_mailbox_state(struct store *store, const char *name, struct store_status *status_r,
                         enum store_error *err_r, const char **error_r)
 {
 	struct store_mailbox mbox;
 	if (store_mailbox_lookup(store, name, true, &mbox, err_r, error_r) < 0)
 		return -1;
-	memset(status_r, 0, sizeof(*status_r));
-	status_r->uidvalidity = mbox.uidvalidity;
-	status_r->uidnext = mbox.uidnext;
-	status_r->highestmodseq = mbox.highestmodseq;
+	store_status_from(&mbox, status_r);
 	store_mailbox_clear(&mbox);
 	return 0;
 }
@@ -373,10 +378,7 @@ int store_mailbox_status(struct store *store, const char *name, struct store_sta
 	struct store_mailbox mbox;
 	if (store_mailbox_lookup(store, name, true, &mbox, err_r, error_r) < 0)
 		return -1;
-	memset(status_r, 0, sizeof(*status_r));
-	status_r->uidvalidity = mbox.uidvalidity;
-	status_r->uidnext = mbox.uidnext;
-	status_r->highestmodseq = mbox.highestmodseq;
+	store_status_from(&mbox, status_r);
 	int ret = store_mailbox_counts(store, mbox.id, status_r, error_r);
 	store_mailbox_clear(&mbox);
 	if (ret < 0)
