@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -520,10 +521,28 @@ static void master_events(struct master *m)
 	event_add(m->sig_chld, NULL);
 }
 
+/* Each IMAP session holds its socket and its account's index (three more
+ * files): the usual soft limit of 1,024 would stop a worker at about 250
+ * sessions. The soft limit goes up to the hard one, which workers inherit. */
+static void master_raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("master event=fd_limit error=\"%s\"", strerror(errno));
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0)
+		log_info("master event=fd_limit open_files=%llu", (unsigned long long)rl.rlim_cur);
+}
+
 /* TLS, sockets, privileges: everything that may need root. */
 static int master_prepare(struct master *m)
 {
 	const char *error;
+	master_raise_fd_limit();
 	if (config_needs_tls(m->config)) {
 		m->tls = tls_server_create(m->config, &error);
 		if (m->tls == NULL)

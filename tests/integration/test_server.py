@@ -236,3 +236,31 @@ def test_per_ip_connection_limit(yubin):
     time.sleep(0.5)
     pop = yubin.login_retry(yubin.pop3_stls)
     pop.quit()
+
+
+def max_open_files(pid):
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no open-files line")
+
+
+def test_workers_raise_open_file_limit_to_hard(yubin_factory):
+    """A server started with the usual soft limit of 1,024 open files (one
+    IMAP session holds four) raises it to the hard limit for its workers."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.skip(f"hard open-file limit is only {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    try:
+        srv = yubin_factory(None, start=False)
+        srv.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    workers = srv.wait_workers(1)
+    assert workers
+    for pid in [srv.proc.pid] + workers:
+        assert max_open_files(pid) == hard
+    assert f"open_files={hard}" in srv.log_text()
