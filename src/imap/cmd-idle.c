@@ -5,6 +5,9 @@
 
 #include <stdlib.h>
 #include <strings.h>
+#include <time.h>
+
+#include <event2/event.h>
 
 #include "lib/config.h"
 #include "lib/conn.h"
@@ -28,15 +31,84 @@ static struct notify *imap_idle_notify(struct imap_session *sess)
 	return imap_notify;
 }
 
-/* The notify hint: ask the store what changed and say it now. */
+/* One delivery wakes every session of the account at once, thousands on a
+ * worker. Syncing them all in the notify callback would hold the loop for
+ * seconds with nothing written; instead the woken sessions wait in a queue
+ * that is worked through a slice of this many milliseconds per loop turn,
+ * so each slice's EXISTS lines go out before the next slice starts. */
+#define IMAP_IDLE_SLICE_MS 5
+
+static struct imap_session *idle_queue_head, *idle_queue_tail;
+static struct event *idle_queue_event;
+
+static void imap_idle_dequeue(struct imap_session *sess)
+{
+	if (!sess->idle_queued)
+		return;
+	if (sess->idle_prev != NULL)
+		sess->idle_prev->idle_next = sess->idle_next;
+	else
+		idle_queue_head = sess->idle_next;
+	if (sess->idle_next != NULL)
+		sess->idle_next->idle_prev = sess->idle_prev;
+	else
+		idle_queue_tail = sess->idle_prev;
+	sess->idle_prev = sess->idle_next = NULL;
+	sess->idle_queued = false;
+}
+
+static uint64_t imap_idle_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void imap_idle_schedule(void)
+{
+	/* a zero timer runs after the next poll, so output is written first */
+	static const struct timeval now = {0, 0};
+	evtimer_add(idle_queue_event, &now);
+}
+
+static void imap_idle_run_queue(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	uint64_t end = imap_idle_now_ms() + IMAP_IDLE_SLICE_MS;
+	do {
+		struct imap_session *sess = idle_queue_head;
+		if (sess == NULL)
+			return;
+		imap_idle_dequeue(sess);
+		if (!sess->idling || sess->mbox == NULL || sess->closing || sess->closed)
+			continue;
+		imap_session_enter(sess);
+		imap_mailbox_sync(sess, true);
+		imap_session_leave(sess);
+	} while (imap_idle_now_ms() < end);
+	if (idle_queue_head != NULL)
+		imap_idle_schedule();
+}
+
+/* The notify hint: queue the session to ask the store what changed. */
 static void imap_idle_changed(void *ctx)
 {
 	struct imap_session *sess = ctx;
-	if (!sess->idling || sess->mbox == NULL || sess->closing || sess->closed)
+	if (!sess->idling || sess->mbox == NULL || sess->closing || sess->closed ||
+	    sess->idle_queued)
 		return;
-	imap_session_enter(sess);
-	imap_mailbox_sync(sess, true);
-	imap_session_leave(sess);
+	if (idle_queue_event == NULL)
+		idle_queue_event = evtimer_new(conn_event_base(sess->conn), imap_idle_run_queue, NULL);
+	sess->idle_queued = true;
+	sess->idle_prev = idle_queue_tail;
+	if (idle_queue_tail != NULL)
+		idle_queue_tail->idle_next = sess;
+	else
+		idle_queue_head = sess;
+	idle_queue_tail = sess;
+	imap_idle_schedule();
 }
 
 /* Without a watch (no notify, or the account root vanished) IDLE still
@@ -56,6 +128,7 @@ static void imap_idle_watch(struct imap_session *sess)
 
 void imap_idle_stop(struct imap_session *sess)
 {
+	imap_idle_dequeue(sess);
 	notify_watch_remove(&sess->idle_watch);
 	sess->idling = false;
 }

@@ -139,6 +139,9 @@ struct imap_session {
 	struct imap_append *append;
 	bool idling;                     /* IDLE waits for DONE */
 	struct notify_watch *idle_watch; /* while idling */
+	/* Woken by notify, waiting for its turn to sync (cmd-idle.c) */
+	bool idle_queued;
+	struct imap_session *idle_prev, *idle_next;
 	struct imap_part_cache_entry cache[IMAP_PART_CACHE];
 	uint64_t cache_clock;
 
