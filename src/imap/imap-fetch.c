@@ -577,6 +577,11 @@ static bool imap_fetch_step(struct imap_session *sess)
 			imap_fetch_finish(sess, 0);
 			return true;
 		}
+		if (f->need_parts && f->next % IMAP_PREFETCH_WINDOW == 0) {
+			size_t left = f->idx_count - f->next;
+			imap_parts_prefetch(sess, f->idx + f->next,
+			                    left < IMAP_PREFETCH_WINDOW ? left : IMAP_PREFETCH_WINDOW);
+		}
 		int ret = imap_fetch_build(sess, f, f->idx[f->next++]);
 		if (ret == 0)
 			f->vanished++;

@@ -356,10 +356,97 @@ static void imap_cache_entry_free(struct imap_part_cache_entry *e)
 	e->uid = 0;
 }
 
+static void imap_blob_batch_clear(struct imap_blob_batch *b)
+{
+	for (size_t i = 0; i < b->count; i++)
+		free(b->data[i]);
+	xfree(b->uids);
+	xfree(b->data);
+	xfree(b->size);
+	xfree(b->mailbox);
+	b->count = b->alloc = 0;
+	b->first = b->last = 0;
+}
+
 void imap_part_cache_clear(struct imap_session *sess)
 {
 	for (size_t i = 0; i < IMAP_PART_CACHE; i++)
 		imap_cache_entry_free(&sess->cache[i]);
+	imap_blob_batch_clear(&sess->blobs);
+}
+
+struct imap_prefetch {
+	struct imap_blob_batch *batch;
+	const struct imap_mailbox *mbox;
+	const size_t *idx;
+	size_t count, pos;
+};
+
+static void imap_prefetch_row(void *context, uint32_t uid, const void *data, size_t size)
+{
+	struct imap_prefetch *p = context;
+	while (p->pos < p->count && p->mbox->msgs[p->idx[p->pos]].uid < uid)
+		p->pos++;
+	if (p->pos == p->count || p->mbox->msgs[p->idx[p->pos]].uid != uid)
+		return; /* in the range, not asked for */
+	struct imap_blob_batch *b = p->batch;
+	if (b->count == b->alloc) {
+		b->alloc = b->alloc == 0 ? 64 : b->alloc * 2;
+		b->uids = xreallocarray(b->uids, b->alloc, sizeof(*b->uids));
+		b->data = xreallocarray(b->data, b->alloc, sizeof(*b->data));
+		b->size = xreallocarray(b->size, b->alloc, sizeof(*b->size));
+	}
+	b->uids[b->count] = uid;
+	b->data[b->count] = xmalloc(size + 1);
+	memcpy(b->data[b->count], data, size);
+	b->size[b->count++] = size;
+}
+
+void imap_parts_prefetch(struct imap_session *sess, const size_t *idx, size_t count)
+{
+	struct imap_blob_batch *b = &sess->blobs;
+	imap_blob_batch_clear(b);
+	if (count < 2)
+		return;
+	const struct imap_mailbox *mbox = sess->mbox;
+	struct imap_prefetch p = {b, mbox, idx, count, 0};
+	const char *error;
+	b->first = mbox->msgs[idx[0]].uid;
+	b->last = mbox->msgs[idx[count - 1]].uid;
+	if (store_msg_cache_get_range(sess->store, mbox->name, b->first, b->last, imap_prefetch_row,
+	                              &p, &error) < 0) {
+		log_warn("imap session=%s user=%s event=cache_prefetch_failed error=\"%s\"",
+		         conn_id(sess->conn), imap_user(sess), error);
+		imap_blob_batch_clear(b);
+		return;
+	}
+	b->mailbox = xstrdup(mbox->name);
+	b->uidvalidity = mbox->uidvalidity;
+}
+
+/* 1 and the blob (moved out of the batch) when the batch has uid, 0 when
+ * the batch covers uid and it has no blob, -1 when the batch does not know. */
+static int imap_blob_batch_take(struct imap_session *sess, uint32_t uid, void **data_r,
+                                size_t *size_r)
+{
+	struct imap_blob_batch *b = &sess->blobs;
+	if (b->mailbox == NULL || b->uidvalidity != sess->mbox->uidvalidity ||
+	    strcmp(b->mailbox, sess->mbox->name) != 0 || uid < b->first || uid > b->last)
+		return -1;
+	size_t lo = 0, hi = b->count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (b->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == b->count || b->uids[lo] != uid || b->data[lo] == NULL)
+		return 0;
+	*data_r = b->data[lo];
+	*size_r = b->size[lo];
+	b->data[lo] = NULL;
+	return 1;
 }
 
 static struct mime_part *imap_parse_fd(int fd, const char **error_r)
@@ -391,7 +478,10 @@ static struct mime_part *imap_parts_from_index(struct imap_session *sess, uint32
 	void *data;
 	size_t size;
 	const char *error;
-	if (store_msg_cache_get(sess->store, sess->mbox->name, uid, &data, &size, &error) <= 0)
+	int got = imap_blob_batch_take(sess, uid, &data, &size);
+	if (got == 0 ||
+	    (got < 0 && store_msg_cache_get(sess->store, sess->mbox->name, uid, &data, &size,
+	                                    &error) <= 0))
 		return NULL;
 	struct mime_part *root = mime_part_deserialize(data, size, &error);
 	free(data);

@@ -35,6 +35,8 @@ struct sasl;
 #define IMAP_READ_CHUNK (64 * 1024)
 /* Parsed MIME trees kept per session (a second FETCH does not re-parse). */
 #define IMAP_PART_CACHE 32
+/* Messages whose structure blobs one FETCH reads ahead in one query. */
+#define IMAP_PREFETCH_WINDOW 256
 
 /* The states are bits so that a command can name several. */
 enum imap_state {
@@ -73,6 +75,18 @@ struct imap_mailbox {
 	size_t count;
 	char **keywords; /* the mailbox's keywords as last announced (FLAGS) */
 	size_t keyword_count;
+};
+
+/* Cache blobs read ahead for a FETCH of many messages: one index query per
+ * window instead of one per message (imap_parts_prefetch). */
+struct imap_blob_batch {
+	char *mailbox;
+	uint32_t uidvalidity;
+	uint32_t first, last; /* the UID range read: a UID inside without a blob has none */
+	uint32_t *uids;       /* ascending */
+	void **data;
+	size_t *size;
+	size_t count, alloc;
 };
 
 struct imap_part_cache_entry {
@@ -143,6 +157,7 @@ struct imap_session {
 	bool idle_queued;
 	struct imap_session *idle_prev, *idle_next;
 	struct imap_part_cache_entry cache[IMAP_PART_CACHE];
+	struct imap_blob_batch blobs;
 	uint64_t cache_clock;
 
 	/* A long reply (FETCH): step() writes while the output is below the
@@ -240,6 +255,9 @@ int imap_flag_classify(const char *name, unsigned int *flags, const char **keywo
 const struct mime_part *imap_message_parts(struct imap_session *sess, const struct store_msg *msg,
                                            enum store_error *err_r, const char **error_r);
 void imap_part_cache_clear(struct imap_session *sess);
+/* Reads the index's structure blobs of view messages idx[0..count)
+ * (ascending) in one query, for imap_message_parts to take. */
+void imap_parts_prefetch(struct imap_session *sess, const size_t *idx, size_t count);
 
 /* Command handlers (cmd-*.c) */
 #define IMAP_HANDLER(name) \

@@ -651,6 +651,37 @@ int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, 
 	return ret;
 }
 
+int store_msg_cache_get_range(struct store *store, const char *mailbox, uint32_t first,
+                              uint32_t last, store_msg_cache_cb *cb, void *context,
+                              const char **error_r)
+{
+	struct store_mailbox mbox;
+	enum store_error err;
+	if (store_mailbox_lookup(store, mailbox, false, &mbox, &err, error_r) < 0)
+		return -1;
+	sqlite3_stmt *stmt = store_db_prepare(store->db,
+	                                      "SELECT uid, data FROM msg_cache WHERE mailbox_id = ?"
+	                                      " AND uid BETWEEN ? AND ? ORDER BY uid",
+	                                      error_r);
+	int ret = -1;
+	if (stmt != NULL) {
+		sqlite3_bind_int64(stmt, 1, mbox.id);
+		sqlite3_bind_int64(stmt, 2, first);
+		sqlite3_bind_int64(stmt, 3, last);
+		int step;
+		while ((step = sqlite3_step(stmt)) == SQLITE_ROW)
+			cb(context, (uint32_t)sqlite3_column_int64(stmt, 0),
+			   sqlite3_column_blob(stmt, 1), (size_t)sqlite3_column_bytes(stmt, 1));
+		if (step == SQLITE_DONE)
+			ret = 0;
+		else
+			*error_r = store_db_error(store->db, "read");
+		sqlite3_finalize(stmt);
+	}
+	store_mailbox_clear(&mbox);
+	return ret;
+}
+
 int store_msg_cache_set(struct store *store, const char *mailbox, uint32_t uid, const void *data,
                         size_t size, const char **error_r)
 {

@@ -311,6 +311,12 @@ int store_move(struct store *store, const char *src, const uint32_t *uids, size_
  * blob follows COPY and MOVE and goes with the message. */
 int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, void **data_r,
 			size_t *size_r, const char **error_r);
+/* The blobs of UIDs first..last in one query, ascending: cb gets each
+ * (data valid during the call only). For FETCH of many messages. */
+typedef void store_msg_cache_cb(void *context, uint32_t uid, const void *data, size_t size);
+int store_msg_cache_get_range(struct store *store, const char *mailbox, uint32_t first,
+			      uint32_t last, store_msg_cache_cb *cb, void *context,
+			      const char **error_r);
 int store_msg_cache_set(struct store *store, const char *mailbox, uint32_t uid, const void *data,
 			size_t size, const char **error_r);
 
