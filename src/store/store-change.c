@@ -52,7 +52,7 @@ static int store_kwlist_load(struct store *store, int64_t mailbox_id, struct sto
 		kw->names[kw->count++] = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 		kw->names[kw->count] = NULL;
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		store_kwlist_free(kw);
@@ -93,7 +93,7 @@ static const char *store_kwlist_add(struct store *store, int64_t mailbox_id,
 	sqlite3_bind_int64(stmt, 2, (sqlite3_int64)kw->count);
 	sqlite3_bind_text(stmt, 3, name, (int)len, SQLITE_STATIC);
 	int ret = store_db_run(store->db, stmt, error_r);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret < 0)
 		return NULL;
 	kw->names = xreallocarray(kw->names, kw->count + 2, sizeof(*kw->names));
@@ -317,8 +317,8 @@ static int store_change_all(struct store_change_run *run, const uint32_t *uids, 
 	int ret = run->get != NULL && run->set != NULL ? 0 : -1;
 	for (size_t i = 0; i < count && ret == 0; i++)
 		ret = store_change_one(run, uids[i], error_r);
-	sqlite3_finalize(run->get);
-	sqlite3_finalize(run->set);
+	store_db_finish(run->get);
+	store_db_finish(run->set);
 	return ret;
 }
 
@@ -446,7 +446,7 @@ static int store_flags_select(struct store *store, int64_t mailbox_id, uint64_t 
 		/* most messages have none: no allocation for them */
 		m->keywords = kw[0] == '\0' ? store_no_keywords : xstrdup(kw);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		store_msg_flags_free(&msgs, count);
@@ -524,7 +524,7 @@ static int store_vanished_select(struct store *store, const struct store_mailbox
 			store_ranges_add(rs, next, uid - 1);
 		next = uid + 1;
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		return -1;
@@ -547,7 +547,7 @@ static int store_vanished_min(struct store *store, int64_t id, uint64_t *min_r,
 		*min_r = (uint64_t)sqlite3_column_int64(stmt, 0);
 	else
 		*error_r = store_db_error(store->db, "read");
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -645,7 +645,7 @@ int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, 
 		} else {
 			*error_r = store_db_error(store->db, "read");
 		}
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 	}
 	store_mailbox_clear(&mbox);
 	return ret;
@@ -676,7 +676,7 @@ int store_msg_cache_get_range(struct store *store, const char *mailbox, uint32_t
 			ret = 0;
 		else
 			*error_r = store_db_error(store->db, "read");
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 	}
 	store_mailbox_clear(&mbox);
 	return ret;
@@ -700,7 +700,7 @@ int store_msg_cache_set(struct store *store, const char *mailbox, uint32_t uid, 
 		sqlite3_bind_int64(stmt, 2, uid);
 		sqlite3_bind_blob64(stmt, 3, size > 0 ? data : "", size, SQLITE_STATIC);
 		ret = store_db_run(store->db, stmt, error_r);
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 	}
 	store_mailbox_clear(&mbox);
 	return ret;

@@ -31,7 +31,7 @@ static int store_fts_exec1(sqlite3 *db, const char *sql, const char *arg, const 
 		return -1;
 	sqlite3_bind_text(stmt, 1, arg, -1, SQLITE_STATIC);
 	int ret = store_db_run(db, stmt, error_r);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -48,7 +48,7 @@ static int store_fts_emailid(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char
 	int ret = store_db_step_row(db, stmt, error_r);
 	if (ret == 1)
 		*emailid_r = xstrdup((const char *)sqlite3_column_text(stmt, 0));
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -62,7 +62,7 @@ static int store_fts_insert(sqlite3 *db, const char *emailid, const struct store
 	sqlite3_bind_text(doc, 1, emailid, -1, SQLITE_STATIC);
 	sqlite3_bind_int(doc, 2, t->header ? 1 : 0);
 	int ret = store_db_run(db, doc, error_r);
-	sqlite3_finalize(doc);
+	store_db_finish(doc);
 	if (ret < 0)
 		return -1;
 	sqlite3_stmt *text =
@@ -72,7 +72,7 @@ static int store_fts_insert(sqlite3 *db, const char *emailid, const struct store
 	sqlite3_bind_int64(text, 1, sqlite3_last_insert_rowid(db));
 	sqlite3_bind_text(text, 2, t->data, (int)t->len, SQLITE_STATIC);
 	ret = store_db_run(db, text, error_r);
-	sqlite3_finalize(text);
+	store_db_finish(text);
 	return ret;
 }
 
@@ -98,7 +98,7 @@ static int store_fts_replace(sqlite3 *db, const char *emailid, unsigned int vers
 	sqlite3_bind_text(stmt, 1, emailid, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 2, version);
 	int ret = store_db_run(db, stmt, error_r);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -138,7 +138,7 @@ static int store_fts_uids(sqlite3 *db, sqlite3_stmt *stmt, uint32_t **uids_r, si
 		}
 		uids[count++] = (uint32_t)sqlite3_column_int64(stmt, 0);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret < 0) {
 		free(uids);
 		return -1;

@@ -172,14 +172,115 @@ int store_db_step_row(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r)
 	return -1;
 }
 
+/* Prepared statements are kept per open index and reused: preparing costs
+ * more than running most of the store's queries (an IMAP command makes a
+ * dozen). A statement in use is not handed out twice; a caller that needs
+ * the same SQL while iterating gets a fresh one. */
+#define STORE_STMT_CACHE 64
+
+struct store_stmt_slot {
+	sqlite3 *db;
+	sqlite3_stmt *stmt;
+	uint64_t hash;
+	uint64_t used; /* LRU clock */
+	bool busy;
+};
+
+static struct store_stmt_slot store_stmts[STORE_STMT_CACHE];
+static uint64_t store_stmt_clock;
+
+static uint64_t store_sql_hash(const char *sql)
+{
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)sql; *p != '\0'; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	return h;
+}
+
+static struct store_stmt_slot *store_stmt_find(sqlite3 *db, const char *sql, uint64_t hash,
+                                               bool *in_use_r)
+{
+	*in_use_r = false;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *s = &store_stmts[i];
+		if (s->db != db || s->hash != hash || strcmp(sqlite3_sql(s->stmt), sql) != 0)
+			continue;
+		if (!s->busy)
+			return s;
+		*in_use_r = true;
+	}
+	return NULL;
+}
+
+/* A free slot, or the least recently used idle one (its statement goes). */
+static struct store_stmt_slot *store_stmt_victim(void)
+{
+	struct store_stmt_slot *victim = NULL;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *s = &store_stmts[i];
+		if (s->db == NULL)
+			return s;
+		if (!s->busy && (victim == NULL || s->used < victim->used))
+			victim = s;
+	}
+	if (victim != NULL) {
+		sqlite3_finalize(victim->stmt);
+		memset(victim, 0, sizeof(*victim));
+	}
+	return victim;
+}
+
 sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r)
 {
+	uint64_t hash = store_sql_hash(sql);
+	bool in_use;
+	struct store_stmt_slot *slot = store_stmt_find(db, sql, hash, &in_use);
+	if (slot != NULL) {
+		slot->busy = true;
+		slot->used = ++store_stmt_clock;
+		return slot->stmt;
+	}
 	sqlite3_stmt *stmt = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v3(db, sql, -1, in_use ? 0 : SQLITE_PREPARE_PERSISTENT, &stmt, NULL) !=
+	    SQLITE_OK) {
 		*error_r = store_db_error(db, "prepare");
+		sqlite3_finalize(stmt);
 		return NULL;
 	}
+	slot = in_use ? NULL : store_stmt_victim();
+	if (slot != NULL)
+		*slot = (struct store_stmt_slot){db, stmt, hash, ++store_stmt_clock, true};
 	return stmt;
+}
+
+void store_db_finish(sqlite3_stmt *stmt)
+{
+	if (stmt == NULL)
+		return;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *s = &store_stmts[i];
+		if (s->stmt == stmt) {
+			sqlite3_reset(stmt);
+			sqlite3_clear_bindings(stmt);
+			s->busy = false;
+			return;
+		}
+	}
+	sqlite3_finalize(stmt);
+}
+
+void store_db_close(sqlite3 *db)
+{
+	if (db == NULL)
+		return;
+	for (size_t i = 0; i < STORE_STMT_CACHE; i++) {
+		struct store_stmt_slot *s = &store_stmts[i];
+		if (s->db == db) {
+			sqlite3_finalize(s->stmt);
+			memset(s, 0, sizeof(*s));
+		}
+	}
+	sqlite3_close(db);
 }
 
 static int store_db_version(sqlite3 *db, int *version_r, const char **error_r)
@@ -190,11 +291,11 @@ static int store_db_version(sqlite3 *db, int *version_r, const char **error_r)
 	int ret = sqlite3_step(stmt);
 	if (ret != SQLITE_ROW) {
 		*error_r = store_db_error(db, "read");
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 		return -1;
 	}
 	*version_r = sqlite3_column_int(stmt, 0);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return 0;
 }
 
@@ -261,7 +362,7 @@ int store_index_open(const char *root, bool create, sqlite3 **db_r, const char *
 	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK) {
 		*error_r = store_errorf("opening %s failed: %s", path,
 		                        db != NULL ? sqlite3_errmsg(db) : "out of memory");
-		sqlite3_close(db);
+		store_db_close(db);
 		free(path);
 		return -1;
 	}
@@ -271,7 +372,7 @@ int store_index_open(const char *root, bool create, sqlite3 **db_r, const char *
 	sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
 	if (store_db_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL", error_r) < 0 ||
 	    store_db_migrate(db, error_r) < 0) {
-		sqlite3_close(db);
+		store_db_close(db);
 		return -1;
 	}
 	sqlite3_wal_hook(db, store_index_committed, NULL);
@@ -310,7 +411,7 @@ int store_mailbox_get(struct store *store, const char *canon, struct store_mailb
 	if (ret == 1) {
 		store_mailbox_from_row(store, stmt, mbox_r);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -331,7 +432,7 @@ int store_mailbox_get_all(struct store *store, struct store_mailbox **mboxes_r, 
 		mboxes = xreallocarray(mboxes, count + 1, sizeof(*mboxes));
 		store_mailbox_from_row(store, stmt, &mboxes[count++]);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		store_mailboxes_free(mboxes, count);
@@ -358,7 +459,7 @@ void store_mailboxes_free(struct store_mailbox *mboxes, size_t count)
 static int store_db_step_done(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r)
 {
 	int ret = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(db, "write");
 		return -1;
@@ -461,7 +562,7 @@ int store_message_filename(sqlite3 *db, int64_t mailbox_id, uint32_t uid, char *
 	if (ret == 1) {
 		*rel_r = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -478,7 +579,7 @@ int store_mailbox_get_id(struct store *store, int64_t id, struct store_mailbox *
 	if (ret == 1) {
 		store_mailbox_from_row(store, stmt, mbox_r);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 

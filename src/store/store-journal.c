@@ -83,7 +83,7 @@ int store_journal_add(struct store *store, int kind, int64_t src_id, int64_t dst
 	sqlite3_bind_text(stmt, 5, to != NULL ? to : "", -1, SQLITE_STATIC);
 	sqlite3_bind_int64(stmt, 6, (sqlite3_int64)time(NULL));
 	int ret = store_db_run(store->db, stmt, error_r);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret == 0)
 		*id_r = sqlite3_last_insert_rowid(store->db);
 	return ret;
@@ -134,7 +134,7 @@ static int store_journal_strings(struct store *store, const char *sql, int64_t p
 		}
 		strs[count++] = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		for (size_t i = 0; i < count; i++)
@@ -309,7 +309,7 @@ static int store_journal_first(struct store *store, struct store_journal_row *j,
 		j->from = xstrdup((const char *)sqlite3_column_text(stmt, 5));
 		j->to = xstrdup((const char *)sqlite3_column_text(stmt, 6));
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -407,7 +407,7 @@ static int store_xfer_read(struct store_xfer *x, const uint32_t *uids, size_t co
 		}
 		sqlite3_reset(stmt);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -436,7 +436,7 @@ static int store_xfer_journal_msgs(struct store_xfer *x, const char **error_r)
 		ret = store_db_run(x->store->db, stmt, error_r);
 		store_fname_free(&fn);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -577,11 +577,11 @@ static int store_xfer_stmts_prepare(struct store_xfer *x, struct store_xfer_stmt
 
 static void store_xfer_stmts_free(struct store_xfer_stmts *s)
 {
-	sqlite3_finalize(s->insert);
-	sqlite3_finalize(s->cache);
-	sqlite3_finalize(s->src_name);
-	sqlite3_finalize(s->delete);
-	sqlite3_finalize(s->journal_name);
+	store_db_finish(s->insert);
+	store_db_finish(s->cache);
+	store_db_finish(s->src_name);
+	store_db_finish(s->delete);
+	store_db_finish(s->journal_name);
 }
 
 /* The source row still exists; its current file name is recorded so
@@ -698,7 +698,7 @@ static int store_xfer_has_cache(struct store_xfer *x, const char **error_r)
 		x->src_cached = sqlite3_column_int(stmt, 0) != 0;
 	else
 		*error_r = store_db_error(x->store->db, "read");
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 

@@ -35,7 +35,7 @@ static int store_exec_id_text(struct store *store, const char *sql, int64_t id, 
 	sqlite3_bind_int64(stmt, 1, id);
 	sqlite3_bind_text(stmt, 2, text, -1, SQLITE_STATIC);
 	int ret = store_db_run(store->db, stmt, error_r);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -101,7 +101,7 @@ static int store_has_children(struct store *store, const char *canon, const char
 		*error_r = store_db_error(store->db, "read");
 		ret = -1;
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -250,7 +250,7 @@ static int store_rename_rows(struct store *store, int64_t journal_id, char **old
 			sqlite3_bind_text(stmt, 1, olds[i], -1, SQLITE_STATIC);
 			sqlite3_bind_text(stmt, 2, news[i], -1, SQLITE_STATIC);
 			ret = store_db_run(store->db, stmt, error_r);
-			sqlite3_finalize(stmt);
+			store_db_finish(stmt);
 		}
 	}
 	char *sql = xasprintf("DELETE FROM journal WHERE id = %lld", (long long)journal_id);
@@ -450,7 +450,7 @@ static int store_names_query(struct store *store, const char *sql, int64_t param
 		names[count++] = xstrdup((const char *)sqlite3_column_text(stmt, 0));
 		names[count] = NULL;
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		store_names_free(&names, count);
@@ -508,7 +508,7 @@ int store_mailbox_info(struct store *store, const char *name, struct store_mailb
 			*error_r = store_db_error(store->db, "read");
 			ret = -1;
 		}
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 	}
 	store_mailbox_clear(&mbox);
 	*err_r = ret == 0 ? STORE_OK : STORE_ERR_TEMP;

@@ -53,7 +53,7 @@ static int store_msg_select(struct store *store, int64_t mailbox_id, struct stor
 		}
 		store_msg_from_row(stmt, &msgs[count++]);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(store->db, "read");
 		store_msg_list_free(&msgs, count);
@@ -100,7 +100,7 @@ static int store_msg_select_one(struct store *store, int64_t mailbox_id, uint32_
 		        ret == SQLITE_DONE ? "no such message" : store_db_error(store->db, "read");
 		ret = -1;
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -208,7 +208,7 @@ static int store_msg_row_get(sqlite3 *db, int64_t mailbox_id, uint32_t uid,
 		row_r->vsize = (uint64_t)sqlite3_column_int64(stmt, 3);
 		row_r->flags = (unsigned int)sqlite3_column_int(stmt, 4);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret;
 }
 
@@ -234,7 +234,7 @@ static int store_msg_set_flags_row(sqlite3 *db, int64_t mailbox_id, uint32_t uid
 	sqlite3_bind_int64(stmt, 4, mailbox_id);
 	sqlite3_bind_int64(stmt, 5, uid);
 	int ret = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(db, "write");
 		return -1;
@@ -386,7 +386,7 @@ static int store_message_delete(sqlite3 *db, int64_t mailbox_id, uint32_t uid, c
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
 	sqlite3_bind_int64(stmt, 2, uid);
 	int ret = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(db, "write");
 		return -1;

@@ -108,7 +108,12 @@ int store_db_exec(sqlite3 *db, const char *sql, const char **error_r);
 int store_db_begin(sqlite3 *db, const char **error_r);
 int store_db_commit(sqlite3 *db, const char **error_r);
 void store_db_rollback(sqlite3 *db);
+/* A prepared statement, from the per-index cache when it holds that SQL
+ * and it is not in use. Give it back with store_db_finish (never
+ * sqlite3_finalize); close the index with store_db_close. */
 sqlite3_stmt *store_db_prepare(sqlite3 *db, const char *sql, const char **error_r);
+void store_db_finish(sqlite3_stmt *stmt);
+void store_db_close(sqlite3 *db);
 /* Steps a query of at most one row: 1 with the row current, 0 when there
  * is none, -1 on error. The caller finalizes. */
 int store_db_step_row(sqlite3 *db, sqlite3_stmt *stmt, const char **error_r);

@@ -21,7 +21,7 @@ int store_quota_usage(struct store *store, uint64_t *bytes_r, uint64_t *messages
 	} else {
 		*error_r = store_db_error(store->db, "read");
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret == SQLITE_ROW ? 0 : -1;
 }
 

@@ -342,7 +342,7 @@ static void store_rebuild_recover(const char *root)
 	if (access(path, F_OK) == 0 && store_index_open(root, false, &store.db, &error) == 0) {
 		if (store_journal_recover(&store, &error) < 0)
 			log_warn("store rebuild journal recovery root=%s error=%s", root, error);
-		sqlite3_close(store.db);
+		store_db_close(store.db);
 	}
 	free(path);
 	free(store.root);
@@ -358,7 +358,7 @@ static int store_rebuild_run(const char *root, struct store_rebuild_report *repo
 		ret = store_index_open(root, true, &store.db, error_r);
 	if (ret == 0) {
 		ret = store_rebuild_all(&store, report_r, error_r);
-		sqlite3_close(store.db);
+		store_db_close(store.db);
 		/* a half-built index must not be mistaken for a good one: without
 		 * it the next open rebuilds again */
 		if (ret < 0)

@@ -203,7 +203,7 @@ static char *store_save_keyword_resolve(struct store *store, int64_t mailbox_id,
 			count = sqlite3_column_int64(stmt, 0);
 		else if (ret == 0 && i == 2)
 			found = xstrdup(kw);
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 		if (ret < 0)
 			return NULL;
 		if (i == 1 && count >= STORE_KEYWORDS_MAX) {
@@ -252,7 +252,7 @@ static int store_save_keywords(struct store_save *save, int64_t mailbox_id, uint
 		sqlite3_bind_int64(stmt, 2, mailbox_id);
 		sqlite3_bind_int64(stmt, 3, uid);
 		ret = store_db_run(store->db, stmt, error_r);
-		sqlite3_finalize(stmt);
+		store_db_finish(stmt);
 	} else {
 		ret = -1;
 	}

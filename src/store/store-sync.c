@@ -95,7 +95,7 @@ static int store_sync_load_rows(struct store_sync *sync, const char **error_r)
 		row->filename = xstrdup((const char *)sqlite3_column_text(stmt, 2));
 		row->flags = (unsigned int)sqlite3_column_int(stmt, 3);
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(db, "read");
 		return -1;
@@ -189,7 +189,7 @@ static int store_sync_follow(struct store_sync *sync, const struct store_sync_ro
 	sqlite3_bind_int64(stmt, 5, sync->mbox->id);
 	sqlite3_bind_int64(stmt, 6, row->uid);
 	int ret = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(sync->store->db, "write");
 		return -1;
@@ -210,7 +210,7 @@ static int store_sync_drop(struct store_sync *sync, const struct store_sync_row 
 	sqlite3_bind_int64(stmt, 1, sync->mbox->id);
 	sqlite3_bind_int64(stmt, 2, row->uid);
 	int ret = sqlite3_step(stmt);
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	if (ret != SQLITE_DONE) {
 		*error_r = store_db_error(sync->store->db, "write");
 		return -1;

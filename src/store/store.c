@@ -114,7 +114,7 @@ int store_account_create(const char *root, const char **error_r)
 	int ret = store_index_open(root, true, &store.db, error_r);
 	if (ret == 0) {
 		ret = store_account_create_folders(&store, error_r);
-		sqlite3_close(store.db);
+		store_db_close(store.db);
 	}
 	free(store.root);
 	return ret;
@@ -194,7 +194,7 @@ void store_close(struct store **storep)
 	struct store *store = *storep;
 	if (store == NULL)
 		return;
-	sqlite3_close(store->db);
+	store_db_close(store->db);
 	free(store->root);
 	free(store);
 	*storep = NULL;
@@ -231,7 +231,7 @@ static int store_uidvalidity_max(sqlite3 *db, uint32_t *max_r, const char **erro
 		*max_r = (uint32_t)sqlite3_column_int64(stmt, 0);
 	else
 		*error_r = store_db_error(db, "read");
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret == SQLITE_ROW ? 0 : -1;
 }
 
@@ -349,7 +349,7 @@ static int store_mailbox_counts(struct store *store, int64_t id, struct store_st
 	} else {
 		*error_r = store_db_error(store->db, "read");
 	}
-	sqlite3_finalize(stmt);
+	store_db_finish(stmt);
 	return ret == SQLITE_ROW ? 0 : -1;
 }
 
