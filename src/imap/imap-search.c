@@ -81,6 +81,7 @@ struct imap_search {
 	struct imap_key *root;
 	bool scan;       /* BODY/TEXT by reading the files, not the index */
 	bool has_modseq; /* a MODSEQ key: the result carries MODSEQ */
+	bool needs_parts; /* a key reads the message (header, Date, unindexed text) */
 	/* MODSEQ of every message as the store has it now (has_modseq) */
 	struct store_msg_flags *modseqs;
 	size_t modseq_count;
@@ -794,17 +795,58 @@ static void imap_search_load_modseqs(struct imap_session *sess, struct imap_sear
 	}
 }
 
+static bool imap_search_reads_messages(const struct imap_key *key)
+{
+	for (; key != NULL; key = key->next) {
+		switch (key->type) {
+		case KEY_HEADER:
+		case KEY_SENTBEFORE:
+		case KEY_SENTON:
+		case KEY_SENTSINCE:
+			return true;
+		case KEY_BODY:
+		case KEY_TEXT:
+			if (!key->indexed)
+				return true;
+			break;
+		default:
+			break;
+		}
+		if (imap_search_reads_messages(key->children))
+			return true;
+	}
+	return false;
+}
+
 void imap_search_prepare(struct imap_session *sess, struct imap_search *search)
 {
 	imap_search_resolve(sess, search->root);
 	imap_search_load_modseqs(sess, search);
 	imap_search_use_index(sess, search);
+	search->needs_parts = imap_search_reads_messages(search->root);
+}
+
+/* Matching reads messages one by one in view order: their structure blobs
+ * are read ahead a window at a time. */
+static void imap_search_prefetch(struct imap_session *sess, const struct imap_search *search,
+                                 size_t idx)
+{
+	if (!search->needs_parts || idx % IMAP_PREFETCH_WINDOW != 0)
+		return;
+	size_t n = sess->mbox->count - idx;
+	if (n > IMAP_PREFETCH_WINDOW)
+		n = IMAP_PREFETCH_WINDOW;
+	size_t window[IMAP_PREFETCH_WINDOW];
+	for (size_t i = 0; i < n; i++)
+		window[i] = idx + i;
+	imap_parts_prefetch(sess, window, n);
 }
 
 int imap_search_match(struct imap_session *sess, struct imap_search *search, size_t idx)
 {
 	struct imap_search_msg m = {sess,        search, idx,  &sess->mbox->msgs[idx], -1, NULL,
 	                            BUF_INIT(0), false,  false};
+	imap_search_prefetch(sess, search, idx);
 	bool match = imap_key_match(&m, search->root);
 	if (m.fd >= 0)
 		close(m.fd);
