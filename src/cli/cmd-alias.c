@@ -78,8 +78,8 @@ static int alias_check_target(struct cli *cli, const char *target)
 
 	int ret = dir_domain_exists(cli->dir, address_domain(target), &error);
 	if (ret == 0) {
-		cli_error("target %s is not in a hosted domain (forwarding to "
-		          "external addresses is not available yet)",
+		cli_error("target %s is not in a hosted domain: an alias delivers to "
+		          "accounts of hosted domains only",
 		          target);
 		return EX_NOUSER;
 	}

@@ -193,14 +193,17 @@ static void deliver_to_account(struct deliver_ctx *ctx, const char *account,
 	deliver_result_merge(result, status, reason);
 }
 
+/* An alias delivers to hosted accounts only (`alias add` refuses other
+ * targets); one that names an outside address is a directory to fix, so
+ * the mail waits (temporary) instead of bouncing. */
 static void deliver_external(const char *recipient, const char *target,
                              struct deliver_result *result)
 {
 	char esc[300];
-	log_warn("deliver rcpt=%s external=%s status=deferred reason=relaying_not_available",
+	log_warn("deliver rcpt=%s external=%s status=deferred reason=alias_target_not_hosted",
 	         recipient, log_escape(target, strlen(target), esc, sizeof(esc)));
 	deliver_result_merge(result, DELIVER_TEMPFAIL,
-	                     "forwarding to an external address is not available yet");
+	                     "an alias target is outside the hosted domains");
 }
 
 static void deliver_recipient(struct deliver_ctx *ctx, struct deliver_result *result)
