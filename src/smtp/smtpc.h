@@ -59,5 +59,10 @@ struct smtpc *smtpc_deliver(struct event_base *base, const struct yubin_config *
 /* Cancels a delivery in progress (runner shutdown): no callback. */
 void smtpc_cancel(struct smtpc **client);
 void smtpc_results_free(struct smtpc_rcpt_result *results, size_t count);
+/* Closes every idle connection kept for reuse ([smtp_client] reuse_time)
+ * and every one still waiting for its QUIT reply: at runner shutdown,
+ * before the event base is freed (the sockets close when the loop runs
+ * once more or the base is freed). */
+void smtpc_shutdown(void);
 
 #endif
