@@ -61,6 +61,8 @@ extern const struct cli_command cli_cmd_user;
 extern const struct cli_command cli_cmd_alias;
 extern const struct cli_command cli_cmd_deliver;
 extern const struct cli_command cli_cmd_index;
+extern const struct cli_command cli_cmd_queue;
+extern const struct cli_command cli_cmd_send;
 
 /* "yubin: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -45,6 +46,17 @@ struct worker_proc {
 	bool waiting_slot;
 };
 
+/* A service process (lib/server.h). pid 0 = not running. */
+struct service_proc {
+	struct master *m;
+	const struct server_service *svc;
+	pid_t pid;
+	uint64_t restarts[MASTER_RESTART_BURST + 1]; /* ms, a ring */
+	size_t restart_count;
+	struct event *restart_timer;
+	bool replacing; /* stopped by a reload: start again at once */
+};
+
 /* A worker of an older config, finishing its connections. */
 struct retired_proc {
 	pid_t pid;
@@ -67,6 +79,8 @@ struct master {
 	unsigned worker_count;
 	struct retired_proc *retired;
 	size_t retired_count;
+	struct service_proc *services;
+	unsigned service_count;
 
 	uint32_t next_serial, run_random;
 	pid_t pid;
@@ -74,6 +88,7 @@ struct master {
 };
 
 static void master_fork(struct master *m, struct worker_proc *wp);
+static void service_fork(struct master *m, struct service_proc *sp);
 
 static uint64_t now_ms(void)
 {
@@ -176,6 +191,8 @@ static void master_free_events(struct master *m)
 {
 	for (unsigned i = 0; i < m->worker_count; i++)
 		event_free(m->workers[i].restart_timer);
+	for (unsigned i = 0; i < m->service_count; i++)
+		event_free(m->services[i].restart_timer);
 	event_free(m->sig_term);
 	event_free(m->sig_int);
 	event_free(m->sig_hup);
@@ -211,6 +228,7 @@ static void master_child(struct master *m, struct worker_proc *wp,
 		signal(sigs[i], SIG_DFL);
 	free(m->workers);
 	free(m->retired);
+	free(m->services);
 	free(m->slot_used);
 	free(m->config_path);
 	int code = worker_run(&params);
@@ -259,15 +277,21 @@ static void master_restart_cb(evutil_socket_t fd, short what, void *arg)
 		master_fork(wp->m, wp);
 }
 
-/* Restarts a dead worker at once, or after a pause when it keeps dying. */
-static void master_restart(struct master *m, struct worker_proc *wp)
+/* Records a restart; true when there were too many of late. */
+static bool restart_too_fast(uint64_t *restarts, size_t *count)
 {
 	uint64_t now = now_ms();
 	size_t ring = MASTER_RESTART_BURST + 1;
-	wp->restarts[wp->restart_count % ring] = now;
-	wp->restart_count++;
-	uint64_t oldest = wp->restarts[wp->restart_count % ring];
-	if (wp->restart_count >= ring && now - oldest < MASTER_RESTART_WINDOW_MS) {
+	restarts[*count % ring] = now;
+	(*count)++;
+	uint64_t oldest = restarts[*count % ring];
+	return *count >= ring && now - oldest < MASTER_RESTART_WINDOW_MS;
+}
+
+/* Restarts a dead worker at once, or after a pause when it keeps dying. */
+static void master_restart(struct master *m, struct worker_proc *wp)
+{
+	if (restart_too_fast(wp->restarts, &wp->restart_count)) {
 		log_warn("worker index=%u restarted more than %d times in %d s: "
 			 "waiting %d ms", wp->index, MASTER_RESTART_BURST,
 			 MASTER_RESTART_WINDOW_MS / 1000, MASTER_RESTART_DELAY_MS);
@@ -308,6 +332,10 @@ static unsigned master_children(const struct master *m)
 		if (m->workers[i].pid > 0)
 			n++;
 	}
+	for (unsigned i = 0; i < m->service_count; i++) {
+		if (m->services[i].pid > 0)
+			n++;
+	}
 	return n;
 }
 
@@ -319,6 +347,107 @@ static void master_signal_children(struct master *m, int sig)
 	}
 	for (size_t i = 0; i < m->retired_count; i++)
 		kill(m->retired[i].pid, sig);
+	for (unsigned i = 0; i < m->service_count; i++) {
+		if (m->services[i].pid > 0)
+			kill(m->services[i].pid, sig);
+	}
+}
+
+/* ---- services ---- */
+
+static void service_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+	event_base_loopbreak(arg);
+}
+
+/* In a new service process: like a worker's start, but the listeners, TLS
+ * contexts and the connection table go too; the service gets a fresh
+ * loop on which SIGTERM and SIGINT end it. */
+static void service_child(struct master *m, struct service_proc *sp, const sigset_t *sigmask)
+{
+	const struct server_service *svc = sp->svc;
+	event_reinit(m->base);
+	master_free_events(m);
+	net_listeners_close(&m->listeners);
+	tls_server_destroy(&m->tls);
+	connlimit_destroy(&m->limits);
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD, SIGUSR1 };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		signal(sigs[i], SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	free(m->workers);
+	free(m->retired);
+	free(m->services);
+	free(m->slot_used);
+	free(m->config_path);
+	log_set_role(svc->name);
+	/* "yubin-queue" in ps and /proc/PID/comm: tests and operators tell
+	 * it from the workers. */
+	char title[16];
+	snprintf(title, sizeof(title), "yubin-%s", svc->name);
+	prctl(PR_SET_NAME, title, 0, 0, 0);
+	/* The master is gone: stop like on SIGTERM (SIGTERM is still blocked
+	 * until the loop below handles it). */
+	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	pid_t master_pid = m->pid;
+	struct event_base *base = event_base_new();
+	if (base == NULL)
+		fatal("service %s: cannot create an event base", svc->name);
+	struct event *term = evsignal_new(base, SIGTERM, service_stop_cb, base);
+	struct event *intr = evsignal_new(base, SIGINT, service_stop_cb, base);
+	event_add(term, NULL);
+	event_add(intr, NULL);
+	sigprocmask(SIG_SETMASK, sigmask, NULL);
+	int code = getppid() == master_pid ? svc->run(base, m->config) : 0;
+	event_free(term);
+	event_free(intr);
+	event_base_free(base);
+	config_free(&m->config);
+	free(m);
+	log_close();
+	exit(code);
+}
+
+static void service_fork(struct master *m, struct service_proc *sp)
+{
+	sp->replacing = false;
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	pid_t pid = fork();
+	if (pid == 0)
+		service_child(m, sp, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (pid < 0) {
+		log_error("service %s: fork failed: %m", sp->svc->name);
+		struct timeval tv = ms_tv(MASTER_RESTART_DELAY_MS);
+		evtimer_add(sp->restart_timer, &tv);
+		return;
+	}
+	sp->pid = pid;
+	log_info("service %s started pid=%ld", sp->svc->name, (long)pid);
+}
+
+static void service_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct service_proc *sp = arg;
+	if (!sp->m->stopping && sp->pid == 0)
+		service_fork(sp->m, sp);
+}
+
+static void master_create_services(struct master *m, const struct server_service *const *services)
+{
+	for (size_t i = 0; services != NULL && services[i] != NULL; i++)
+		m->service_count++;
+	m->services = xcalloc(m->service_count + 1, sizeof(*m->services));
+	for (unsigned i = 0; i < m->service_count; i++) {
+		struct service_proc *sp = &m->services[i];
+		sp->m = m;
+		sp->svc = services[i];
+		sp->restart_timer = evtimer_new(m->base, service_restart_cb, sp);
+	}
+	for (unsigned i = 0; i < m->service_count; i++)
+		service_fork(m, &m->services[i]);
 }
 
 /* ---- reaping ---- */
@@ -349,11 +478,46 @@ static bool master_reap_retired(struct master *m, pid_t pid, const char *status)
 	return false;
 }
 
+static void service_restart(struct master *m, struct service_proc *sp)
+{
+	if (restart_too_fast(sp->restarts, &sp->restart_count)) {
+		log_warn("service %s restarted more than %d times in %d s: waiting %d ms",
+			 sp->svc->name, MASTER_RESTART_BURST, MASTER_RESTART_WINDOW_MS / 1000,
+			 MASTER_RESTART_DELAY_MS);
+		struct timeval tv = ms_tv(MASTER_RESTART_DELAY_MS);
+		evtimer_add(sp->restart_timer, &tv);
+		return;
+	}
+	service_fork(m, sp);
+}
+
+static bool master_reap_service(struct master *m, pid_t pid, const char *status)
+{
+	for (unsigned i = 0; i < m->service_count; i++) {
+		struct service_proc *sp = &m->services[i];
+		if (sp->pid != pid)
+			continue;
+		sp->pid = 0;
+		if (m->stopping || sp->replacing) {
+			log_info("service %s pid=%ld exited status=%s", sp->svc->name, (long)pid,
+				 status);
+			if (!m->stopping)
+				service_fork(m, sp);
+			return true;
+		}
+		log_warn("service %s pid=%ld exited status=%s restarting", sp->svc->name,
+			 (long)pid, status);
+		service_restart(m, sp);
+		return true;
+	}
+	return false;
+}
+
 static void master_reaped(struct master *m, pid_t pid, int status)
 {
 	char text[32];
 	status_text(status, text, sizeof(text));
-	if (master_reap_retired(m, pid, text))
+	if (master_reap_retired(m, pid, text) || master_reap_service(m, pid, text))
 		return;
 	for (unsigned i = 0; i < m->worker_count; i++) {
 		struct worker_proc *wp = &m->workers[i];
@@ -405,6 +569,8 @@ static void master_sigterm(evutil_socket_t sig, short what, void *arg)
 	log_info("master stopping signal=%d workers=%u", (int)sig, master_children(m));
 	for (unsigned i = 0; i < m->worker_count; i++)
 		evtimer_del(m->workers[i].restart_timer);
+	for (unsigned i = 0; i < m->service_count; i++)
+		evtimer_del(m->services[i].restart_timer);
 	/* With every copy closed the kernel refuses new connections. */
 	net_listeners_close(&m->listeners);
 	master_signal_children(m, SIGTERM);
@@ -432,6 +598,21 @@ static void master_retire_workers(struct master *m)
 	}
 	xfree(m->workers);
 	m->worker_count = 0;
+}
+
+/* A service is stopped and, once it has exited, started with the new
+ * config: two runners never share the queue. */
+static void master_replace_services(struct master *m)
+{
+	for (unsigned i = 0; i < m->service_count; i++) {
+		struct service_proc *sp = &m->services[i];
+		if (sp->pid > 0) {
+			sp->replacing = true;
+			kill(sp->pid, SIGTERM);
+		} else if (!evtimer_pending(sp->restart_timer, NULL)) {
+			service_fork(m, sp);
+		}
+	}
 }
 
 static void master_log_closed(const struct net_listeners *old)
@@ -487,6 +668,7 @@ static void master_reload(struct master *m)
 	m->config = config;
 	m->tls = tls;
 	master_create_workers(m);
+	master_replace_services(m);
 	struct buf desc = BUF_INIT(0);
 	net_listeners_describe(&m->listeners, &desc);
 	log_info("master reloaded workers=%u listeners=%s", m->worker_count,
@@ -580,6 +762,10 @@ static void master_free(struct master *m)
 	for (unsigned i = 0; i < m->worker_count; i++)
 		event_free(m->workers[i].restart_timer);
 	m->worker_count = 0;
+	for (unsigned i = 0; i < m->service_count; i++)
+		event_free(m->services[i].restart_timer);
+	m->service_count = 0;
+	free(m->services);
 	if (m->base != NULL)
 		master_free_events(m);
 	net_listeners_close(&m->listeners);
@@ -608,7 +794,8 @@ static int master_load(struct master *m)
 	return 0;
 }
 
-int server_run(const char *config_path, const struct protocol *const *protocols)
+int server_run(const char *config_path, const struct protocol *const *protocols,
+	       const struct server_service *const *services)
 {
 	struct master *m = xcalloc(1, sizeof(*m));
 	m->config_path = xstrdup(config_path);
@@ -625,6 +812,7 @@ int server_run(const char *config_path, const struct protocol *const *protocols)
 	m->limits = connlimit_create(slots);
 	m->slot_used = xcalloc(slots, sizeof(*m->slot_used));
 	master_events(m);
+	master_create_services(m, services);
 	master_create_workers(m);
 	master_started(m);
 	event_base_dispatch(m->base);

@@ -64,4 +64,66 @@ void queue_abort(struct queue_msg **msg);
 /* Wakes the queue runner now (a new message, `yubin queue flush`). */
 void queue_wake(const struct yubin_config *config);
 
+/* ---- The queue's files, for the runner and `yubin queue` (docs/queue.md) ---- */
+
+struct event_base;
+
+enum queue_rcpt_state {
+	QUEUE_RCPT_PENDING,   /* to be tried at next_attempt */
+	QUEUE_RCPT_DELIVERED, /* done (and the success DSN, if asked, queued) */
+	QUEUE_RCPT_FAILED,    /* given up (and the bounce queued) */
+	QUEUE_RCPT_HELD,      /* not tried until `yubin queue release` */
+};
+
+struct queue_rcpt_status {
+	enum queue_rcpt_state state;
+	uint32_t attempts;    /* failed attempts so far */
+	time_t next_attempt;  /* pending: not before this (0 = now) */
+	char *last_reply;     /* one line, the last failure; or NULL */
+};
+
+/* One queued message as its envelope file describes it. */
+struct queue_entry {
+	char *id;
+	time_t arrival;
+	bool warned;          /* the delay notice went out */
+	uint64_t size;        /* bytes of the message file */
+	struct queue_envelope env;
+	struct queue_rcpt_status *status; /* env.rcpt_count entries */
+};
+
+/* "pending", "delivered", "failed", "held", indexed by the state. */
+extern const char *const queue_rcpt_state_names[];
+
+/* <data>/queue (malloc'd). */
+char *queue_dir_path(const struct yubin_config *config);
+/* An ID as queue_commit() makes them (hex digits and '-', bounded). */
+bool queue_id_valid(const char *id);
+/* The IDs of committed messages, oldest first. -1 with *error_r (static)
+ * when the folder cannot be read; a missing folder is an empty queue. */
+int queue_list(const char *dir, char ***ids_r, size_t *count_r, const char **error_r);
+void queue_list_free(char **ids, size_t count);
+/* 1 with *entry_r, 0 when there is no such message, -1 with *error_r
+ * (static) when the envelope file is unreadable or malformed. */
+int queue_entry_read(const char *dir, const char *id, struct queue_entry **entry_r,
+                     const char **error_r);
+/* Replaces the envelope file atomically (temp file, fsync, rename, fsync
+ * of the folder). */
+int queue_entry_write(const char *dir, const struct queue_entry *entry, const char **error_r);
+/* Removes a message: its envelope first, then its bytes. */
+int queue_entry_remove(const char *dir, const char *id, const char **error_r);
+void queue_entry_free(struct queue_entry **entry);
+/* true when no recipient is pending or held. */
+bool queue_entry_finished(const struct queue_entry *entry);
+/* The message bytes, read-only; -1 with errno set. */
+int queue_message_open(const char *dir, const char *id);
+/* Every read-modify-write of an envelope (runner, CLI) holds this lock.
+ * Returns the lock's fd, or -1 with *error_r (static). */
+int queue_lock(const char *dir, const char **error_r);
+void queue_unlock(int *lock_fd);
+
+/* The queue runner service (lib/server.h): resumes every unfinished
+ * delivery, then runs until its loop is stopped. Returns an exit code. */
+int queue_runner_run(struct event_base *base, const struct yubin_config *config);
+
 #endif
