@@ -3,10 +3,24 @@
 #include "imap/imap.h"
 #include "lib/server.h"
 #include "pop3/pop3.h"
+#include "smtp/queue.h"
+#include "smtp/smtp.h"
 
 static const struct protocol *const serve_protocols[] = {
         &pop3_protocol,
         &imap_protocol,
+        &smtp_protocol,
+        &submission_protocol,
+        NULL,
+};
+
+static const struct server_service queue_runner_service = {
+        .name = "queue",
+        .run = queue_runner_run,
+};
+
+static const struct server_service *const serve_services[] = {
+        &queue_runner_service,
         NULL,
 };
 
@@ -15,7 +29,7 @@ static int cmd_serve(struct cli *cli, int argc, char **argv)
 	int ret = cli_args(cli, &argc, argv, NULL, 0, 0);
 	if (ret != 0)
 		return ret;
-	return server_run(cli->config_path, serve_protocols);
+	return server_run(cli->config_path, serve_protocols, serve_services);
 }
 
 const struct cli_command cli_cmd_serve = {
@@ -25,8 +39,9 @@ const struct cli_command cli_cmd_serve = {
         .usage = "usage: yubin [-c FILE] serve\n",
         .help = "Starts the master process: it reads the config, opens every listener\n"
                 "and loads the TLS certificates, drops to [server] user when started as\n"
-                "root, and runs the workers. It stays in the foreground and logs where\n"
-                "[log] target says (run it under systemd or a terminal).\n"
+                "root, and runs the workers and the queue runner (which delivers the\n"
+                "outbound queue, see \"yubin help queue\"). It stays in the foreground\n"
+                "and logs where [log] target says (run it under systemd or a terminal).\n"
                 "\n"
                 "Signals:\n"
                 "  SIGTERM, SIGINT  stop accepting, let sessions finish within\n"

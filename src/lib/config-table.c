@@ -16,9 +16,11 @@ static const char *const log_words[] = { "stderr", "syslog", NULL };
 static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 /* Indexed by enum tls_mode. */
 static const char *const tls_modes[] = { "none", "starttls", "implicit", NULL };
+static const char *const smtp_tls_policies[] = { "none", "may", "encrypt", "verify", NULL };
+static const char *const ca_words[] = { "system", NULL };
 
 /* A later protocol adds its name here and nowhere else in the config. */
-const char *const config_protocols[] = { "pop3", "imap", NULL };
+const char *const config_protocols[] = { "pop3", "imap", "smtp", "submission", NULL };
 
 static bool is_host_char(char c)
 {
@@ -85,6 +87,33 @@ static int check_certificate_host(const char *arg, const char **error_r)
 	return 0;
 }
 
+/* "key=value" entries separated by commas or spaces ([transport] routes,
+ * [smtp_client] tls_policy_map); the SMTP client parses the values. */
+static int check_domain_map(const char *value, const char **error_r)
+{
+	const char *p = value;
+	while (*p != '\0') {
+		size_t len = strcspn(p, ", \t");
+		const char *eq = memchr(p, '=', len);
+		if (len > 0 && (eq == NULL || eq == p || eq == p + len - 1)) {
+			*error_r = "entries like example.org=value, separated by commas";
+			return -1;
+		}
+		p += len;
+		p += strspn(p, ", \t");
+	}
+	return 0;
+}
+
+static int check_dns_servers(const char *value, const char **error_r)
+{
+	if (strspn(value, "0123456789abcdefABCDEF.:[], ") != strlen(value)) {
+		*error_r = "IP addresses with optional ports, like 127.0.0.1:5353,[::1]:53";
+		return -1;
+	}
+	return 0;
+}
+
 const struct config_section_def config_sections[] = {
 	{ "server", CONFIG_SECTION_SINGLE, NULL, NULL,
 	  "The server as a whole: its name, data folder, user, processes and limits." },
@@ -100,6 +129,18 @@ const struct config_section_def config_sections[] = {
 	  "The POP3 server (RFC 1939)." },
 	{ "imap", CONFIG_SECTION_SINGLE, NULL, NULL,
 	  "The IMAP server (RFC 9051, RFC 3501)." },
+	{ "smtp", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The SMTP server: MX (RFC 5321) and submission (RFC 6409)." },
+	{ "queue", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The outbound queue: retries, delay warnings and bounces (RFC 3464)." },
+	{ "dns", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The resolver of the SMTP client (MX, A and AAAA lookups)." },
+	{ "smtp_client", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "The outbound SMTP client: TLS policy, timeouts, connection reuse." },
+	{ "relay", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "A smarthost that takes all outbound mail instead of MX lookups." },
+	{ "transport", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Per-domain next hops that override the relay and MX lookups." },
 	{ "listener", CONFIG_SECTION_LISTENER, "NAME", check_listener_name,
 	  "is one listening socket; repeat the section for each port. Ports below "
 	  "1024 are opened by the master before it drops its privileges." },
@@ -196,6 +237,101 @@ const struct config_setting config_settings[] = {
 	  .min = 8192, .max = 16 * 1024 * 1024,
 	  .explanation = "The longest command line after login (before it: 8k)." },
 
+	{ MAIN("smtp", "max_message_size", SIZE, smtp.max_message_size), .def = "35M",
+	  .explanation = "The largest message taken by SMTP (SIZE, RFC 1870); 0 = no limit." },
+	{ MAIN("smtp", "max_recipients", UINT, smtp.max_recipients), .def = "1000",
+	  .min = 1, .max = 100000,
+	  .explanation = "Recipients per message; more get 452 4.5.3 (RFC 5321 4.5.3.1.8)." },
+	{ MAIN("smtp", "max_messages", UINT, smtp.max_messages), .def = "100",
+	  .min = 1, .max = 100000,
+	  .explanation = "Messages per connection; after that MAIL gets 421 and the connection closes." },
+	{ MAIN("smtp", "max_errors", UINT, smtp.max_errors), .def = "20",
+	  .min = 1, .max = 1000,
+	  .explanation = "Error replies in one session before 421 4.7.0 and disconnect." },
+	{ MAIN("smtp", "command_timeout", DURATION, smtp.command_timeout), .def = "5m",
+	  .min = SECONDS(1),
+	  .explanation = "Idle time allowed between commands (RFC 5321 4.5.3.2: 5m)." },
+	{ MAIN("smtp", "data_timeout", DURATION, smtp.data_timeout), .def = "10m",
+	  .min = SECONDS(1),
+	  .explanation = "Idle time allowed inside DATA or BDAT (RFC 5321 4.5.3.2: 3m per block, 10m)." },
+
+	{ MAIN("queue", "retry_first", DURATION, queue.retry_first), .def = "5m",
+	  .min = SECONDS(1),
+	  .explanation = "Wait after the first failed attempt; each further failure doubles it." },
+	{ MAIN("queue", "retry_max", DURATION, queue.retry_max), .def = "1h",
+	  .min = SECONDS(1),
+	  .explanation = "The longest wait between two attempts (the doubling stops here)." },
+	{ MAIN("queue", "lifetime", DURATION, queue.lifetime), .def = "5d",
+	  .min = SECONDS(1),
+	  .explanation = "A message not delivered this long after arrival is bounced." },
+	{ MAIN("queue", "delay_warning", DURATION, queue.delay_warning), .def = "4h",
+	  .explanation = "After this long undelivered the sender gets one delay notice; 0 = never." },
+	{ MAIN("queue", "max_parallel", UINT, queue.max_parallel), .def = "20",
+	  .min = 1, .max = 1000,
+	  .explanation = "Deliveries (one connection each) in progress at once." },
+
+	{ MAIN("dns", "servers", STRING, dns.servers), .def = "", .check = check_dns_servers,
+	  .explanation = "Resolvers as ip[:port],...; empty uses /etc/resolv.conf." },
+	{ MAIN("dns", "timeout", DURATION, dns.timeout), .def = "5s",
+	  .min = 100, .max = SECONDS(60),
+	  .explanation = "How long one try of a query waits for an answer." },
+	{ MAIN("dns", "tries", UINT, dns.tries), .def = "3", .min = 1, .max = 10,
+	  .explanation = "Tries per query and server before the lookup fails temporarily." },
+
+	{ MAIN("smtp_client", "helo_name", STRING, smtp_client.helo_name), .def = "",
+	  .explanation = "The name sent in EHLO; empty uses [server] hostname." },
+	{ MAIN("smtp_client", "tls_policy", ENUM, smtp_client.tls_policy), .def = "may",
+	  .words = smtp_tls_policies,
+	  .explanation = "STARTTLS: none, may (if offered, unverified), encrypt (required), verify (required and verified)." },
+	{ MAIN("smtp_client", "tls_policy_map", STRING, smtp_client.tls_policy_map), .def = "",
+	  .check = check_domain_map,
+	  .explanation = "Per-domain policies, like example.org=verify, other.org=encrypt." },
+	{ MAIN("smtp_client", "ca_file", PATH, smtp_client.ca_file), .def = "system",
+	  .words = ca_words,
+	  .explanation = "CA certificates (PEM) for verify and the relay; system uses the system's." },
+	{ MAIN("smtp_client", "connect_timeout", DURATION, smtp_client.connect_timeout),
+	  .def = "30s", .min = 100,
+	  .explanation = "How long a TCP connection may take to open." },
+	{ MAIN("smtp_client", "greeting_timeout", DURATION, smtp_client.greeting_timeout),
+	  .def = "5m", .min = 100,
+	  .explanation = "Wait for the 220 greeting (RFC 5321 4.5.3.2: 5m)." },
+	{ MAIN("smtp_client", "command_timeout", DURATION, smtp_client.command_timeout),
+	  .def = "5m", .min = 100,
+	  .explanation = "Wait for the reply to EHLO, MAIL, RCPT and others (RFC 5321: 5m)." },
+	{ MAIN("smtp_client", "data_timeout", DURATION, smtp_client.data_timeout),
+	  .def = "3m", .min = 100,
+	  .explanation = "Wait for 354, and for each block of message bytes to be taken (RFC 5321: 2m, 3m)." },
+	{ MAIN("smtp_client", "data_done_timeout", DURATION, smtp_client.data_done_timeout),
+	  .def = "10m", .min = 100,
+	  .explanation = "Wait for the reply after the final dot (RFC 5321: 10m)." },
+	{ MAIN("smtp_client", "reuse_time", DURATION, smtp_client.reuse_time), .def = "5s",
+	  .max = SECONDS(300),
+	  .explanation = "An idle connection is kept this long for the next message to that host; 0 = never." },
+	{ MAIN("smtp_client", "reuse_limit", UINT, smtp_client.reuse_limit), .def = "100",
+	  .min = 1, .max = 100000,
+	  .explanation = "Messages sent over one connection before it is closed." },
+	{ MAIN("smtp_client", "max_idle", UINT, smtp_client.max_idle), .def = "20",
+	  .max = 10000,
+	  .explanation = "Idle connections kept at once, over all hosts." },
+
+	{ MAIN("relay", "host", STRING, relay.host), .def = "",
+	  .explanation = "The smarthost (name or IP; no MX lookup); empty sends by MX." },
+	{ MAIN("relay", "port", UINT, relay.port), .def = "587", .min = 1, .max = 65535,
+	  .explanation = "Its port (587 submission, 465 with tls = implicit, 25)." },
+	{ MAIN("relay", "username", STRING, relay.username), .def = "",
+	  .explanation = "AUTH PLAIN/LOGIN user at the smarthost; empty means no AUTH." },
+	{ MAIN("relay", "password", STRING, relay.password), .def = "",
+	  .flags = CONFIG_FLAG_SECRET,
+	  .explanation = "AUTH password at the smarthost." },
+	{ MAIN("relay", "tls", ENUM_ID, relay.tls), .def = "starttls", .words = tls_modes,
+	  .explanation = "starttls = required STARTTLS, implicit = TLS at once, none = plaintext." },
+	{ MAIN("relay", "verify", BOOL, relay.verify), .def = "yes",
+	  .explanation = "Verify the smarthost's certificate and name (ca_file or the system's CAs)." },
+
+	{ MAIN("transport", "routes", STRING, transport.routes), .def = "",
+	  .check = check_domain_map,
+	  .explanation = "domain=nexthop entries: [host]:port (no MX lookup) or host:port (its MX)." },
+
 	{ LISTENER("protocol", ENUM, protocol), .flags = CONFIG_FLAG_REQUIRED,
 	  .words = config_protocols,
 	  .explanation = "The protocol spoken on this socket." },
@@ -283,6 +419,15 @@ static const char *const example_imap[] = {
 static const char *const example_imaps[] = {
 	"protocol", "imap", "port", "993", "tls", "implicit", NULL,
 };
+static const char *const example_smtp[] = {
+	"protocol", "smtp", "port", "25", "tls", "starttls", NULL,
+};
+static const char *const example_submission[] = {
+	"protocol", "submission", "port", "587", "tls", "starttls", NULL,
+};
+static const char *const example_submissions[] = {
+	"protocol", "submission", "port", "465", "tls", "implicit", NULL,
+};
 static const char *const example_cert[] = {
 	"cert", "/etc/ssl/mail.example.org/fullchain.pem",
 	"key", "/etc/ssl/mail.example.org/privkey.pem", NULL,
@@ -292,6 +437,9 @@ static const struct config_example config_examples[] = {
 	{ "listener", "pop3s", example_pop3s, false },
 	{ "listener", "imap", example_imap, true },
 	{ "listener", "imaps", example_imaps, true },
+	{ "listener", "smtp", example_smtp, true },
+	{ "listener", "submission", example_submission, true },
+	{ "listener", "submissions", example_submissions, true },
 	{ "certificate", "mail.example.org", example_cert, true },
 };
 

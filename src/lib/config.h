@@ -90,6 +90,57 @@ struct yubin_config {
 		uint64_t max_line_length;  /* bytes of a command line after login */
 	} imap;
 
+	struct {
+		uint64_t max_message_size; /* bytes; SIZE (RFC 1870); 0 = none */
+		uint32_t max_recipients;   /* RCPTs per message */
+		uint32_t max_messages;     /* transactions per connection */
+		uint32_t max_errors;       /* error replies before 421 and close */
+		uint64_t command_timeout;  /* ms; RFC 5321 4.5.3.2: 5m */
+		uint64_t data_timeout;     /* ms between DATA/BDAT bytes */
+	} smtp;
+
+	struct {
+		uint64_t retry_first;      /* ms after the first failed attempt */
+		uint64_t retry_max;        /* ms; the doubling stops here */
+		uint64_t lifetime;         /* ms after arrival: then bounce */
+		uint64_t delay_warning;    /* ms after arrival: DSN "delayed"; 0 = never */
+		uint32_t max_parallel;     /* deliveries in progress at once */
+	} queue;
+
+	struct {
+		char *servers;             /* "ip[:port],..."; "" = /etc/resolv.conf */
+		uint64_t timeout;          /* ms per try */
+		uint32_t tries;
+	} dns;
+
+	struct {
+		char *helo_name;           /* "" = server.hostname */
+		char *tls_policy;          /* none | may | encrypt | verify */
+		char *tls_policy_map;      /* "domain=policy, ..." overrides */
+		char *ca_file;             /* "" = the system's CAs */
+		uint64_t connect_timeout;  /* ms */
+		uint64_t greeting_timeout; /* ms; RFC 5321 4.5.3.2: 5m */
+		uint64_t command_timeout;  /* ms; MAIL, RCPT, others: 5m */
+		uint64_t data_timeout;     /* ms; DATA 2m, each block 3m: one value */
+		uint64_t data_done_timeout;/* ms; after the final dot: 10m */
+		uint64_t reuse_time;       /* ms an idle connection is kept; 0 = never */
+		uint32_t reuse_limit;      /* deliveries over one connection */
+		uint32_t max_idle;         /* idle connections kept at once */
+	} smtp_client;
+
+	struct {
+		char *host;                /* "" = no relay: MX lookup */
+		uint32_t port;
+		char *username;            /* "" = no AUTH */
+		char *password;
+		enum tls_mode tls;
+		bool verify;
+	} relay;
+
+	struct {
+		char *routes;              /* "domain=nexthop, ..." */
+	} transport;
+
 	struct config_listener *listeners;
 };
 

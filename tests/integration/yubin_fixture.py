@@ -73,10 +73,20 @@ def fast_bin():
     return os.environ.get("YUBIN_FAST_BIN") or yubin_bin()
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one handed out before in this run (the
+    kernel may offer a just-released port again, and one server takes
+    seven)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
 
 
 def sanitizer_text(text):
@@ -149,6 +159,15 @@ def proc_children(pid):
     return sorted(kids)
 
 
+def proc_comm(pid):
+    """/proc/PID/comm (the process name), or ''."""
+    try:
+        with open("/proc/%d/comm" % pid) as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def proc_status_kb(pid, field):
     """A kB field of /proc/PID/status (VmRSS, RssAnon, VmHWM...), or 0."""
     try:
@@ -195,6 +214,9 @@ class YubinServer:
         self.pop3s_port = free_port()
         self.imap_port = free_port()
         self.imaps_port = free_port()
+        self.smtp_port = free_port()
+        self.submission_port = free_port()
+        self.submissions_port = free_port()
         if not Path(self.bin).exists():
             raise AssertionError(
                 "yubin binary %s does not exist: build it (make, or "
@@ -222,6 +244,12 @@ class YubinServer:
                            r"\g<1>%d" % self.imaps_port, text)
         assert n3 == 1 and n4 == 1, (
             "init config lacks `port = 2143` / `port = 2993`:\n" + text)
+        for demo, port in ((2525, self.smtp_port),
+                           (2587, self.submission_port),
+                           (2465, self.submissions_port)):
+            text, n = re.subn(r"(?m)^(\s*port\s*=\s*)%d\s*$" % demo,
+                              r"\g<1>%d" % port, text)
+            assert n == 1, "init config lacks `port = %d`:\n%s" % (demo, text)
         text = set_option(text, "log", "target", str(self.log))
         for section, kv in overrides.items():
             for key, value in kv.items():
@@ -297,7 +325,8 @@ class YubinServer:
     def wait_listening(self, timeout=10):
         deadline = time.monotonic() + timeout
         pending = {self.pop3_port, self.pop3s_port, self.imap_port,
-                   self.imaps_port}
+                   self.imaps_port, self.smtp_port, self.submission_port,
+                   self.submissions_port}
         while pending:
             if self.proc.poll() is not None:
                 raise AssertionError("yubin serve exited with %s before "
@@ -391,7 +420,22 @@ class YubinServer:
         return alive
 
     def workers(self):
+        """The worker processes (children of the master that are not a
+        service such as the queue runner, which names itself yubin-*)."""
+        return [p for p in self.children() if not proc_comm(p).startswith("yubin-")]
+
+    def children(self):
         return proc_children(self.proc.pid) if self.proc else []
+
+    def queue_runner(self, timeout=10):
+        """PID of the queue runner service, waiting for it to exist."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [p for p in self.children() if proc_comm(p) == "yubin-queue"]
+            if found:
+                return found[0]
+            time.sleep(0.02)
+        raise AssertionError("no queue runner\n" + self.diagnostics())
 
     def wait_workers(self, count, timeout=10):
         deadline = time.monotonic() + timeout
