@@ -25,6 +25,8 @@ yubin demo — data in $dir/, config $conf
   account   demo@example.test   password $password
   POP3      127.0.0.1:2110 (STLS)       POP3S  127.0.0.1:2995 (TLS)
   IMAP      127.0.0.1:2143 (STARTTLS)   IMAPS  127.0.0.1:2993 (TLS)
+  SMTP (MX) 127.0.0.1:2525 (STARTTLS offered)
+  submission 127.0.0.1:2587 (STARTTLS, then AUTH)   127.0.0.1:2465 (TLS)
   certificate: self-signed for localhost ($dir/data/tls/cert.pem)
 
   curl:        curl -k --ssl-reqd pop3://127.0.0.1:2110/ -u 'demo@example.test:$password'
@@ -36,6 +38,10 @@ yubin demo — data in $dir/, config $conf
   mutt:        mutt -f 'pops://demo%40example.test@127.0.0.1:2995/'
                mutt -f 'imaps://demo%40example.test@127.0.0.1:2993/INBOX'
   more mail:   echo 'Subject: hi' | $yubin -c $conf deliver demo@example.test
+               swaks --server 127.0.0.1:2525 --to demo@example.test
+               swaks --server 127.0.0.1:2465 --tls-on-connect --auth PLAIN \\
+                     --auth-user demo@example.test --auth-password '$password' \\
+                     --from demo@example.test --to demo@example.test
 
 Serving in the foreground; Ctrl-C stops.
 MSG
