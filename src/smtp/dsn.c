@@ -118,6 +118,14 @@ static void put_human(struct buf *out, const struct dsn_report *r, const char *b
 	buf_append_str(out, "\r\n");
 }
 
+/* "550 5.1.1 ..." or "550-...": a reply code of RFC 5321 4.2. */
+static bool dsn_is_smtp_reply(const char *text)
+{
+	return text[0] >= '2' && text[0] <= '5' && text[1] >= '0' && text[1] <= '9' &&
+	       text[2] >= '0' && text[2] <= '9' &&
+	       (text[3] == ' ' || text[3] == '-' || text[3] == '\0');
+}
+
 static void put_recipient_fields(struct buf *out, const struct dsn_report *r,
 				 const struct dsn_rcpt *rc)
 {
@@ -135,7 +143,10 @@ static void put_recipient_fields(struct buf *out, const struct dsn_report *r,
 		buf_append_str(out, "\r\n");
 	}
 	if (rc->diagnostic != NULL) {
-		buf_append_str(out, "Diagnostic-Code: smtp; ");
+		/* RFC 3464 2.3.6: "smtp" says the text is an SMTP server's reply;
+		 * DNS, connection and local delivery reasons are our own. */
+		buf_append_str(out, dsn_is_smtp_reply(rc->diagnostic) ? "Diagnostic-Code: smtp; "
+		                                                      : "Diagnostic-Code: X-Yubin; ");
 		put_clean(out, rc->diagnostic);
 		buf_append_str(out, "\r\n");
 	}

@@ -237,7 +237,9 @@ def check_bounce(data: bytes, rcpt, status, remote=None):
     assert per_rcpt["Final-Recipient"] == "rfc822; " + rcpt
     assert per_rcpt["Action"] == "failed"
     assert per_rcpt["Status"] == status
-    assert per_rcpt["Diagnostic-Code"].startswith("smtp; ")
+    # RFC 3464 2.3.6: type "smtp" only for text in the form of an SMTP reply
+    diag_type, _, diag_text = per_rcpt["Diagnostic-Code"].partition("; ")
+    assert diag_type == ("smtp" if re.match(r"[2-5]\d\d[ -]", diag_text) else "X-Yubin")
     if remote:
         assert per_rcpt["Remote-MTA"] == "dns; " + remote
     return m

@@ -399,6 +399,29 @@ static void test_dsn_build(void)
 	close(fd);
 }
 
+/* RFC 3464 2.3.6: a reason that is not an SMTP reply is not typed "smtp". */
+static void test_dsn_diagnostic_type(void)
+{
+	const char *orig = "Subject: x\r\n\r\nbody line\r\n";
+	int fd = message_fd(orig);
+	struct queue_entry *e = sample_entry();
+	e->size = strlen(orig);
+	struct dsn_rcpt rc[] = {
+		{ .address = "dave@example.com", .action = DSN_ACTION_FAILED, .status = "5.1.10",
+		  .diagnostic = "the domain accepts no mail (null MX, RFC 7505)" },
+	};
+	struct dsn_report report = { .reporting_mta = "mx.example.ac.jp", .entry = e,
+				     .now = 1700100000, .rcpts = rc, .count = 1 };
+	struct buf out = BUF_INIT(0);
+	const char *error;
+	CHECK_INT(dsn_build(&report, fd, &out, &error), 0);
+	CHECK(strstr(buf_str(&out), "Diagnostic-Code: X-Yubin; the domain accepts no mail") != NULL);
+	CHECK(strstr(buf_str(&out), "Diagnostic-Code: smtp;") == NULL);
+	buf_free(&out);
+	queue_entry_free(&e);
+	close(fd);
+}
+
 /* ---- the runner's bookkeeping ---- */
 
 static struct runner_outcome *outcome(enum runner_result result, const char *status,
@@ -564,6 +587,7 @@ int main(void)
 	test_files();
 	test_retry_schedule();
 	test_dsn_build();
+	test_dsn_diagnostic_type();
 	test_apply_tempfail_and_bounce();
 	test_apply_notify();
 	free(qdir);
