@@ -116,6 +116,7 @@ static void smtp_rcpt_add(struct smtp_session *sess, char *address,
 	r->orcpt = rp->orcpt[0] != '\0' ? xstrdup(rp->orcpt) : NULL;
 	r->notify = rp->notify;
 	r->local = local;
+	r->requeue = false;
 }
 
 static bool smtp_rcpt_check_state(struct smtp_session *sess)

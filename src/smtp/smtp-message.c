@@ -165,14 +165,18 @@ static int smtp_deliver_local(struct smtp_session *sess, struct smtp_outcome *ou
 		return -1;
 	}
 	const char **list = xcalloc(sess->rcpt_count, sizeof(*list));
+	struct smtp_rcpt **rcpts = xcalloc(sess->rcpt_count, sizeof(*rcpts));
 	size_t n = 0;
 	for (size_t i = 0; i < sess->rcpt_count; i++) {
-		if (sess->rcpts[i].local)
+		if (sess->rcpts[i].local) {
+			rcpts[n] = &sess->rcpts[i];
 			list[n++] = sess->rcpts[i].address;
+		}
 	}
 	struct deliver_result *results = xcalloc(n, sizeof(*results));
 	deliver_message(conn_config(sess->conn), dir, sess->body.fd, list, n, results);
 	for (size_t i = 0; i < n; i++) {
+		rcpts[i]->requeue = results[i].status != DELIVER_OK;
 		if (results[i].status == DELIVER_OK) {
 			out->ok++;
 		} else if (results[i].status == DELIVER_TEMPFAIL) {
@@ -187,6 +191,7 @@ static int smtp_deliver_local(struct smtp_session *sess, struct smtp_outcome *ou
 	}
 	deliver_results_free(results, n);
 	free(results);
+	free(rcpts);
 	free(list);
 	return 0;
 }
@@ -212,9 +217,12 @@ static void smtp_log_message(struct smtp_session *sess, const char *status, cons
 		 id != NULL ? id : "-", status);
 }
 
-/* One reply for every recipient (RFC 5321 4.2.5): a temporary local
- * failure makes the client retry all; only when every recipient failed
- * for good is the message refused. */
+/* One reply covers every recipient (RFC 5321 4.2.5). Local copies are
+ * made first; a local copy that failed goes into the queue with the remote
+ * recipients, whose runner retries it (temporary) or bounces it
+ * (permanent), so one failed recipient never makes the client send the
+ * message again to all. Only when every recipient failed for good is the
+ * message refused, and only when the queue cannot take it is it 451. */
 static void smtp_message_deliver(struct smtp_session *sess)
 {
 	struct smtp_outcome out = { 0 };
@@ -223,24 +231,25 @@ static void smtp_message_deliver(struct smtp_session *sess)
 	size_t nlocal = smtp_count_local(sess);
 	size_t nremote = sess->rcpt_count - nlocal;
 
-	if (nremote > 0 && smtp_relay_queue(sess, sess->body.fd, &queue_id, &error) < 0) {
+	if (nlocal > 0 && smtp_deliver_local(sess, &out) < 0) {
+		out.temp = nlocal;
+		for (size_t i = 0; i < sess->rcpt_count; i++)
+			sess->rcpts[i].requeue = sess->rcpts[i].local;
+	}
+	if (nremote == 0 && nlocal > 0 && out.perm == nlocal) {
+		smtp_log_message(sess, "failed", NULL, &out);
+		smtp_reply_error(sess, "%s", out.perm_reason);
+		return;
+	}
+	if ((nremote > 0 || out.temp + out.perm > 0) &&
+	    smtp_relay_queue(sess, sess->body.fd, &queue_id, &error) < 0) {
 		smtp_log_message(sess, "queue_failed", NULL, &out);
 		smtp_reply_internal_error(sess, "queue", error);
 		return;
 	}
-	if (nlocal > 0 && smtp_deliver_local(sess, &out) < 0)
-		out.temp = nlocal;
-	if (out.temp > 0) {
-		smtp_log_message(sess, "tempfail", queue_id, &out);
-		smtp_reply_error(sess, "451 4.3.0 Temporary local problem, try again later");
-	} else if (nremote == 0 && out.perm == nlocal) {
-		smtp_log_message(sess, "failed", queue_id, &out);
-		smtp_reply_error(sess, "%s", out.perm_reason);
-	} else {
-		smtp_log_message(sess, "ok", queue_id, &out);
-		smtp_reply(sess, "250 2.0.0 Ok: %s %s.%u", queue_id != NULL ? "queued as" : "id",
-			   queue_id != NULL ? queue_id : conn_id(sess->conn), sess->messages);
-	}
+	smtp_log_message(sess, "ok", queue_id, &out);
+	smtp_reply(sess, "250 2.0.0 Ok: %s %s.%u", queue_id != NULL ? "queued as" : "id",
+		   queue_id != NULL ? queue_id : conn_id(sess->conn), sess->messages);
 	free(queue_id);
 }
 

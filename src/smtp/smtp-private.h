@@ -33,6 +33,7 @@ struct smtp_rcpt {
 	char *orcpt;       /* RFC 3461 ORCPT as received, or NULL */
 	unsigned int notify;
 	bool local;        /* in a hosted domain: delivered by `deliver` */
+	bool requeue;      /* local, but the copy failed: the queue retries or bounces */
 };
 
 /* Where the message of a transaction goes while it arrives: an anonymous

@@ -32,7 +32,7 @@ static void smtp_relay_envelope(struct smtp_session *sess, struct queue_envelope
 	env->rcpts = xcalloc(sess->rcpt_count, sizeof(*env->rcpts));
 	for (size_t i = 0; i < sess->rcpt_count; i++) {
 		const struct smtp_rcpt *r = &sess->rcpts[i];
-		if (r->local)
+		if (r->local && !r->requeue)
 			continue;
 		/* SMTP_NOTIFY_* and QUEUE_NOTIFY_* are the same bits. */
 		env->rcpts[env->rcpt_count].address = r->address;

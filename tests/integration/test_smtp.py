@@ -608,3 +608,57 @@ def test_pipelining_abuse_memory_bounded(yubin_factory):
     # ASan's quarantine keeps freed replies: RSS says nothing there
     if not _sanitized(srv.bin):
         assert during - before < 20000, (before, during)
+
+
+# ---- a local copy that fails after DATA (RFC 5321 4.2.5, 6.1) -----------
+
+def wait_for(pred, timeout=15):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    return pred()
+
+
+def test_local_copy_failing_for_good_is_bounced_not_lost(srv):
+    """One reply covers all recipients: demo over quota (permanent) must not
+    make alice's copy fail or be sent twice; 250, alice has one copy, and
+    the sender (bob, local) gets an RFC 3464 bounce naming demo."""
+    srv.add_user("bob@example.test", "bob-Passw0rd!")
+    srv.run("user", "quota", DEMO, "1k")  # below one message
+    big = msg("after-data", "bob@example.test", extra=b"X-Pad: " + b"x" * 2000 + b"\r\n")
+    with smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=10) as s:
+        refused = s.sendmail("bob@example.test", [ALICE, DEMO], big)
+    assert refused == {}
+    assert len(inbox(srv, ALICE)) == 1
+    assert inbox(srv, DEMO) == []
+    bounces = wait_for(lambda: inbox(srv, "bob@example.test"))
+    assert len(bounces) == 1, "the sender got no bounce for the failed copy"
+    m = email.message_from_bytes(bounces[0])
+    assert m.get_content_type() == "multipart/report"
+    status = m.get_payload()[1].get_payload()[1]
+    assert status["Final-Recipient"] == "rfc822; " + DEMO
+    assert status["Action"] == "failed"
+    assert len(inbox(srv, ALICE)) == 1, "alice got the message twice"
+
+
+@pytest.mark.yubin_config({"mail": {"quota_tempfail": "yes"}})
+def test_local_copy_failing_for_now_waits_in_queue(yubin):
+    """A temporary local failure is retried from the queue, not by making
+    the client resend to everyone."""
+    yubin.add_user(ALICE, ALICE_PASSWORD)
+    yubin.run("user", "quota", DEMO, "1k")
+    big = msg("after-data-temp", "someone@remote.test",
+              extra=b"X-Pad: " + b"x" * 2000 + b"\r\n")
+    with smtplib.SMTP("127.0.0.1", yubin.smtp_port, timeout=10) as s:
+        assert s.sendmail("someone@remote.test", [ALICE, DEMO], big) == {}
+    assert len(inbox(yubin, ALICE)) == 1 and inbox(yubin, DEMO) == []
+    listing = wait_for(lambda: DEMO.encode() in yubin.run("queue", "list").stdout and
+                       yubin.run("queue", "list").stdout)
+    assert DEMO.encode() in listing, listing
+    yubin.run("user", "quota", DEMO, "0")
+    yubin.run("queue", "flush")
+    assert wait_for(lambda: inbox(yubin, DEMO)), "the queued copy was not delivered"
+    assert len(inbox(yubin, ALICE)) == 1
