@@ -341,6 +341,8 @@ const struct config_setting config_settings[] = {
 	  .explanation = "The TCP port." },
 	{ LISTENER("tls", ENUM_ID, tls), .def = "starttls", .words = tls_modes,
 	  .explanation = "implicit = TLS at once, starttls = plaintext until STARTTLS, none = no TLS." },
+	{ LISTENER("max_message_size", SIZE, max_message_size), .def = "0",
+	  .explanation = "SMTP listeners: the SIZE limit here (RFC 1870); 0 = [smtp] max_message_size." },
 
 	{ CERTIFICATE("cert", cert_file), .flags = CONFIG_FLAG_REQUIRED,
 	  .explanation = "The certificate chain (PEM) for this host name." },

@@ -26,6 +26,7 @@ struct config_listener {
 	char *address;         /* "127.0.0.1", "::", "*" */
 	uint32_t port;
 	enum tls_mode tls;
+	uint64_t max_message_size; /* SMTP: SIZE here; 0 = [smtp] max_message_size */
 	struct config_listener *next;
 };
 

@@ -14,8 +14,11 @@
 #include "lib/strnum.h"
 #include "lib/xmalloc.h"
 
-static uint64_t smtp_max_size(struct smtp_session *sess)
+uint64_t smtp_max_size(struct smtp_session *sess)
 {
+	const struct config_listener *l = conn_listener(sess->conn);
+	if (l != NULL && l->max_message_size != 0)
+		return l->max_message_size;
 	return conn_config(sess->conn)->smtp.max_message_size;
 }
 

@@ -50,11 +50,12 @@ void smtp_cmd_ehlo(struct smtp_session *sess, char *arg)
 	sess->esmtp = true;
 	char *greet = xasprintf("%s Hello %s [%s]", config->server.hostname, sess->helo,
 				conn_remote_ip(sess->conn));
-	char *size = xasprintf("SIZE %" PRIu64, config->smtp.max_message_size);
+	uint64_t max_size = smtp_max_size(sess);
+	char *size = xasprintf("SIZE %" PRIu64, max_size);
 	char *auth = xasprintf("AUTH %s", sasl_mechanisms());
 	lines[n++] = greet;
 	lines[n++] = "PIPELINING";
-	lines[n++] = config->smtp.max_message_size != 0 ? size : "SIZE";
+	lines[n++] = max_size != 0 ? size : "SIZE";
 	lines[n++] = "8BITMIME";
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	if (conn_starttls_available(sess->conn))

@@ -49,7 +49,7 @@ static char *smtp_parse_path_arg(struct smtp_session *sess, char *arg, const cha
 static int smtp_mail_check_params(struct smtp_session *sess, const struct smtp_path *path,
 				  const struct smtp_mail_params *mp)
 {
-	uint64_t max = conn_config(sess->conn)->smtp.max_message_size;
+	uint64_t max = smtp_max_size(sess);
 	if (mp->size_given && max != 0 && mp->size > max) {
 		smtp_reply_error(sess, "552 5.3.4 Message size exceeds fixed limit of %" PRIu64
 				 " bytes", max);

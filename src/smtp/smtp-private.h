@@ -142,6 +142,8 @@ void smtp_cmd_mail(struct smtp_session *sess, char *arg);
 void smtp_cmd_rcpt(struct smtp_session *sess, char *arg);
 
 /* smtp-cmd-data.c */
+/* SIZE for this session: the listener's limit, else [smtp] (0 = none). */
+uint64_t smtp_max_size(struct smtp_session *sess);
 void smtp_cmd_data(struct smtp_session *sess, char *arg);
 void smtp_cmd_bdat(struct smtp_session *sess, char *arg);
 /* Reads body bytes while in DATA or BDAT. */

@@ -328,6 +328,21 @@ def test_size_refused_at_mail_and_on_data(yubin):
     assert yubin.message_files() == []
 
 
+@pytest.mark.yubin_config({"listener smtp": {"max_message_size": "5k"}})
+def test_size_per_listener(yubin):
+    """A listener's own limit (the MX smaller than submission)."""
+    with RawSmtp(yubin.smtp_port) as c:
+        code, lines = c.cmd("EHLO client.test")
+        assert b"250-SIZE 5120" in lines
+        assert c.cmd("MAIL FROM:<a@remote.test> SIZE=6000")[0] == 552
+    s = smtplib.SMTP("127.0.0.1", yubin.submission_port, timeout=10)
+    s.ehlo("client.test")
+    s.starttls(context=insecure_context())
+    s.ehlo("client.test")
+    assert s.esmtp_features.get("size") == str(35 * 1024 * 1024)
+    s.quit()
+
+
 # ---- SMTP smuggling (CVE-2023-51764 family) -----------------------------
 
 SMUGGLING = [
