@@ -254,6 +254,8 @@ const struct config_setting config_settings[] = {
 	{ MAIN("smtp", "data_timeout", DURATION, smtp.data_timeout), .def = "10m",
 	  .min = SECONDS(1),
 	  .explanation = "Idle time allowed inside DATA or BDAT (RFC 5321 4.5.3.2: 3m per block, 10m)." },
+	{ MAIN("smtp", "any_sender_accounts", STRING, smtp.any_sender_accounts), .def = "",
+	  .explanation = "Accounts (a@x, b@y) whose submitted mail may use any sender and From." },
 
 	{ MAIN("queue", "retry_first", DURATION, queue.retry_first), .def = "5m",
 	  .min = SECONDS(1),

@@ -98,6 +98,7 @@ struct yubin_config {
 		uint32_t max_errors;       /* error replies before 421 and close */
 		uint64_t command_timeout;  /* ms; RFC 5321 4.5.3.2: 5m */
 		uint64_t data_timeout;     /* ms between DATA/BDAT bytes */
+		char *any_sender_accounts; /* "a@x, b@y": submission sender not checked */
 	} smtp;
 
 	struct {

@@ -10,9 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dir/dir.h"
 #include "lib/address.h"
+#include "lib/config.h"
 #include "lib/conn.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
@@ -149,9 +151,27 @@ static int smtp_owned(struct smtp_session *sess, const char *raw)
 	return owned;
 }
 
+/* [smtp] any_sender_accounts: accounts the operator lets send as anyone
+ * (a help desk, a web form, a list server). */
+static bool smtp_any_sender(struct smtp_session *sess)
+{
+	const char *p = conn_config(sess->conn)->smtp.any_sender_accounts;
+	size_t want = strlen(sess->auth_user);
+	while (p != NULL && *p != '\0') {
+		p += strspn(p, ", \t");
+		size_t len = strcspn(p, ", \t");
+		if (len == want && strncasecmp(p, sess->auth_user, len) == 0)
+			return true;
+		p += len;
+	}
+	return false;
+}
+
 int smtp_policy_sender(struct smtp_session *sess, const struct smtp_path *path,
 		       const char **reply_r)
 {
+	if (smtp_any_sender(sess))
+		return 0;
 	int ret = path->address[0] == '\0' || path->quoted ? 0 : smtp_owned(sess, path->address);
 	if (ret > 0)
 		return 0;
@@ -162,6 +182,8 @@ int smtp_policy_sender(struct smtp_session *sess, const struct smtp_path *path,
 int smtp_policy_from_header(struct smtp_session *sess, const char *header, size_t len,
 			    const char **reply_r)
 {
+	if (smtp_any_sender(sess))
+		return 0;
 	char *value = mime_header_get(header, len, "From");
 	*reply_r = "550 5.7.1 From: header missing or not owned by the authenticated user";
 	if (value == NULL)

@@ -256,6 +256,20 @@ def test_submission_foreign_from_header_refused(srv):
     assert inbox(srv) == []
 
 
+@pytest.mark.yubin_config({"smtp": {"any_sender_accounts": "nobody@example.test, " + ALICE}})
+def test_submission_any_sender_account(yubin):
+    """[smtp] any_sender_accounts relaxes the check for the accounts it
+    names, and only for them."""
+    yubin.add_user(ALICE, ALICE_PASSWORD)
+    s = submission(yubin)
+    s.sendmail("forms@remote.test", [DEMO], msg("any", sender="web-form@remote.test"))
+    s.quit()
+    assert len(inbox(yubin)) == 1
+    s = submission(yubin, DEMO, DEMO_PASSWORD)
+    assert s.mail(ALICE)[0] == 553
+    s.quit()
+
+
 def test_submission_alias_sender_allowed(srv):
     r = srv.run("alias", "add", "al@example.test", ALICE)
     assert r.returncode == 0, r.stderr
