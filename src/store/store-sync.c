@@ -17,8 +17,13 @@
 #include "lib/xmalloc.h"
 
 /* A directory mtime this close to now may still change within the same
- * timestamp tick: do not trust it to mean "nothing new" later. */
-#define STORE_MTIME_SETTLE_NS 2000000000LL
+ * timestamp tick: do not trust it to mean "nothing new" later. File systems
+ * with nanosecond timestamps tick with the kernel's coarse clock (a few
+ * milliseconds); one that keeps whole seconds (tv_nsec always 0) gets the
+ * long wait. Trusting a fresh mtime sooner matters: every flag change
+ * renames a file, and each sync within the window reads the whole folder. */
+#define STORE_MTIME_SETTLE_NS 100000000LL
+#define STORE_MTIME_SETTLE_COARSE_NS 2000000000LL
 
 struct store_sync_row {
 	uint32_t uid;
@@ -56,7 +61,9 @@ static int64_t store_mtime_settled(int64_t mtime_ns)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-	return now - mtime_ns < STORE_MTIME_SETTLE_NS ? 0 : mtime_ns;
+	int64_t settle = mtime_ns % 1000000000 == 0 ? STORE_MTIME_SETTLE_COARSE_NS
+	                                            : STORE_MTIME_SETTLE_NS;
+	return now - mtime_ns < settle ? 0 : mtime_ns;
 }
 
 static int store_sync_row_cmp(const void *a, const void *b)
