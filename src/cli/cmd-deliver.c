@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "deliver/deliver.h"
 #include "lib/config.h"
+#include "lib/fdio.h"
 #include "lib/xmalloc.h"
 
 #define DELIVER_CHUNK 65536
@@ -34,20 +35,6 @@ static int deliver_tmpfile(const char *data_dir)
 	return fd;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Copies standard input into fd, at most max bytes (0 = no limit). */
 static int deliver_copy_stdin(int fd, uint64_t max)
 {
@@ -68,7 +55,7 @@ static int deliver_copy_stdin(int fd, uint64_t max)
 			          (unsigned long long)max);
 			return EX_NOPERM;
 		}
-		if (write_all(fd, chunk, (size_t)n) < 0) {
+		if (fd_write_all(fd, chunk, (size_t)n) < 0) {
 			cli_error("cannot store the message: %s", strerror(errno));
 			return EX_TEMPFAIL;
 		}

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/fdio.h"
 #include "lib/strnum.h"
 #include "lib/xmalloc.h"
 #include "smtp/queue-private.h"
@@ -433,20 +434,6 @@ int queue_entry_read(const char *dir, const char *id, struct queue_entry **entry
 	return ret;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int queue_fsync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -466,7 +453,7 @@ int queue_entry_write(const char *dir, const struct queue_entry *entry, const ch
 	int ret = -1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd >= 0) {
-		if (write_all(fd, buf_str(&text), text.len) == 0 && fsync(fd) == 0 &&
+		if (fd_write_all(fd, buf_str(&text), text.len) == 0 && fsync(fd) == 0 &&
 		    rename(tmp, path) == 0 && queue_fsync_dir(dir) == 0)
 			ret = 0;
 		close(fd);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "notify/notify.h"
@@ -117,23 +118,9 @@ struct queue_msg *queue_create(const struct yubin_config *config, const struct q
 	return msg;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 static int queue_flush(struct queue_msg *msg, const char **error_r)
 {
-	if (!msg->failed && write_all(msg->fd, buf_str(&msg->pending), msg->pending.len) < 0) {
+	if (!msg->failed && fd_write_all(msg->fd, buf_str(&msg->pending), msg->pending.len) < 0) {
 		log_error("queue: cannot write %s: %s", msg->path, strerror(errno));
 		msg->failed = true;
 	}
@@ -153,7 +140,7 @@ int queue_write(struct queue_msg *msg, const void *data, size_t len, const char 
 	if (len >= QUEUE_WRITE_CHUNK) {
 		if (queue_flush(msg, error_r) < 0)
 			return -1;
-		if (write_all(msg->fd, data, len) < 0) {
+		if (fd_write_all(msg->fd, data, len) < 0) {
 			msg->failed = true;
 			*error_r = "cannot write the queue file";
 			return -1;
