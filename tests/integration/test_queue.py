@@ -419,3 +419,33 @@ def test_runner_is_supervised_and_stops_with_the_server(yubin):
              lambda: yubin.queue_runner() not in (pid, new), srv=yubin)
     assert yubin.stop() == 0
     assert yubin.wait_group_gone() == []
+
+
+@pytest.mark.yubin_config({"queue": {"retry_first": "1s", "retry_max": "1s",
+                                     "delay_warning": "2s", "lifetime": "6s"}})
+def test_delay_notice_then_expiry_bounce(yubin):
+    """RFC 3464 end to end: a destination that never answers gives the
+    sender one delay notice (Action: delayed) once delay_warning has
+    passed, then, at the end of the lifetime, a bounce with 4.4.7."""
+    route(yubin, "remote.test", free_port())   # nothing listens there
+    yubin.restart()
+    send(yubin, message("never-delivered"), "-f", DEMO, "carol@remote.test")
+    files = wait_inbox(yubin, DEMO, 1, timeout=20)
+    delay = email.message_from_bytes(files[0].read_bytes(),
+                                     policy=email.policy.compat32)
+    assert delay.get_content_type() == "multipart/report"
+    status = delay.get_payload()[1].get_payload()[1]
+    assert status["Action"] == "delayed"
+    assert status["Status"].startswith("4.")
+    assert "Will-Retry-Until" in status
+    files = wait_inbox(yubin, DEMO, 2, timeout=30)
+    reports = [email.message_from_bytes(f.read_bytes(), policy=email.policy.compat32)
+               for f in files]
+    actions = sorted(r.get_payload()[1].get_payload()[1]["Action"] for r in reports)
+    assert actions == ["delayed", "failed"], actions
+    final = next(r for r in reports
+                 if r.get_payload()[1].get_payload()[1]["Action"] == "failed")
+    check_bounce(final.as_bytes(), "carol@remote.test", "4.4.7")
+    wait_for("an empty queue", lambda: queue_ids(yubin) == [], srv=yubin)
+    time.sleep(1.5)
+    assert len(yubin.message_files(DEMO)) == 2, "more than one delay notice"
