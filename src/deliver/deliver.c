@@ -13,11 +13,11 @@
 #include "dir/dir.h"
 #include "fts/fts.h"
 #include "lib/config.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "store/store.h"
 
-#define DELIVER_CHUNK 65536
 
 /* One account already handled for this message (aliases and several
  * recipients may reach it more than once: it gets one copy). */
@@ -74,27 +74,18 @@ static void deliver_result_merge(struct deliver_result *result, enum deliver_sta
 	result->reason = reason != NULL ? xstrdup(reason) : NULL;
 }
 
+static int deliver_chunk(void *context, const void *data, size_t len)
+{
+	return store_save_write(context, data, len) < 0 ? 1 : 0;
+}
+
 /* Copies the message (pread from offset 0, in chunks) into the save. */
 static int deliver_copy(struct deliver_ctx *ctx, struct store_save *save, const char **error_r)
 {
-	static unsigned char chunk[DELIVER_CHUNK];
-	off_t offset = 0;
-	for (;;) {
-		ssize_t n = pread(ctx->fd, chunk, sizeof(chunk), offset);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = "reading the message failed";
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		if (store_save_write(save, chunk, (size_t)n) < 0) {
-			*error_r = "writing the message failed";
-			return -1;
-		}
-		offset += n;
-	}
+	int ret = fd_read_all(ctx->fd, deliver_chunk, save);
+	if (ret != 0)
+		*error_r = ret < 0 ? "reading the message failed" : "writing the message failed";
+	return ret != 0 ? -1 : 0;
 }
 
 static enum deliver_status deliver_save_error(struct deliver_ctx *ctx, const char *account,

@@ -12,12 +12,12 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "mime/mime.h"
 #include "store/store.h"
 
-#define FTS_READ_CHUNK (64 * 1024)
 /* Messages indexed per transaction while catching up: the write lock is
  * held for a bounded time, deliveries wait at most that long. */
 #define FTS_BATCH 100
@@ -52,36 +52,24 @@ static void fts_texts_cb(void *context, const struct mime_part *part, bool heade
 }
 
 /* Feeds the whole file to fn in chunks. */
-static int fts_read_all(int fd, void (*fn)(void *obj, const void *data, size_t len), void *obj,
-                        const char **error_r)
+static int fts_read_all(int fd, fd_chunk_fn *fn, void *obj, const char **error_r)
 {
-	char *chunk = xmalloc(FTS_READ_CHUNK);
-	int ret = 0;
-	for (uint64_t off = 0;;) {
-		ssize_t n = pread(fd, chunk, FTS_READ_CHUNK, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = "reading the message failed";
-			ret = -1;
-		}
-		if (n <= 0)
-			break;
-		fn(obj, chunk, (size_t)n);
-		off += (uint64_t)n;
-	}
-	free(chunk);
-	return ret;
+	if (fd_read_all(fd, fn, obj) == 0)
+		return 0;
+	*error_r = "reading the message failed";
+	return -1;
 }
 
-static void fts_feed_text(void *obj, const void *data, size_t len)
+static int fts_feed_text(void *obj, const void *data, size_t len)
 {
 	mime_text_feed(obj, data, len);
+	return 0;
 }
 
-static void fts_feed_parser(void *obj, const void *data, size_t len)
+static int fts_feed_parser(void *obj, const void *data, size_t len)
 {
 	mime_parser_feed(obj, data, len);
+	return 0;
 }
 
 int fts_message_texts(int fd, const struct mime_part *root, fts_text_callback *callback,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "lib/config.h"
+#include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "smtp/queue-private.h"
@@ -205,19 +206,15 @@ static int read_header(int fd, struct buf *out)
 	return 0;
 }
 
+static int append_chunk(void *context, const void *data, size_t len)
+{
+	(void)buf_append(context, data, len);
+	return 0;
+}
+
 static int append_file(int fd, struct buf *out)
 {
-	char chunk[65536];
-	uint64_t off = 0;
-	for (;;) {
-		ssize_t n = pread(fd, chunk, sizeof(chunk), (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return (int)n;
-		buf_append(out, chunk, (size_t)n);
-		off += (uint64_t)n;
-	}
+	return fd_read_all(fd, append_chunk, out);
 }
 
 static bool return_full(const struct dsn_report *r)

@@ -10,6 +10,7 @@
 
 #include "lib/config.h"
 #include "lib/conn.h"
+#include "lib/fdio.h"
 #include "lib/xmalloc.h"
 #include "smtp/queue.h"
 
@@ -45,26 +46,24 @@ static void smtp_relay_envelope(struct smtp_session *sess, struct queue_envelope
 		xstrdup(sess->submission ? "submission" : "smtp");
 }
 
+struct smtp_relay_copy {
+	struct queue_msg *msg;
+	const char *error;
+};
+
+static int smtp_relay_chunk(void *context, const void *data, size_t len)
+{
+	struct smtp_relay_copy *c = context;
+	return queue_write(c->msg, data, len, &c->error) < 0 ? 1 : 0;
+}
+
 static int smtp_relay_copy(struct queue_msg *msg, int fd, const char **error_r)
 {
-	char buf[SMTP_BODY_CHUNK];
-	if (lseek(fd, 0, SEEK_SET) < 0) {
-		*error_r = "lseek of the message failed";
-		return -1;
-	}
-	for (;;) {
-		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			*error_r = "read of the message failed";
-			return -1;
-		}
-		if (n == 0)
-			return 0;
-		if (queue_write(msg, buf, (size_t)n, error_r) < 0)
-			return -1;
-	}
+	struct smtp_relay_copy c = {msg, NULL};
+	int ret = fd_read_all(fd, smtp_relay_chunk, &c);
+	if (ret != 0)
+		*error_r = ret < 0 ? "read of the message failed" : c.error;
+	return ret != 0 ? -1 : 0;
 }
 
 int smtp_relay_queue(struct smtp_session *sess, int fd, char **id_r, const char **error_r)
