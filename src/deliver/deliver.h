@@ -7,6 +7,7 @@
 #define YUBIN_DELIVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct dir;
 struct yubin_config;
@@ -34,5 +35,21 @@ enum deliver_status deliver_message(const struct yubin_config *config,
 void deliver_results_free(struct deliver_result *results, size_t count);
 /* sysexits(3) code for a status: 0, 67, 75, 77. */
 int deliver_exit_code(enum deliver_status status);
+
+/* How deliver sends the mail it makes (redirects, vacation replies,
+ * rejections, forwarded copies): through the outbound queue, which lives in
+ * the smtp module. deliver must not depend on smtp (smtp calls deliver), so
+ * the program registers the queue once at start (deliver_set_outbox); with
+ * none registered such actions fail temporarily. */
+struct deliver_outbox {
+	void *context;
+	/* Queues one message from env_from ("" = null sender) to rcpts: the
+	 * bytes of prefix followed by the bytes of body_fd from body_offset to
+	 * its end (body_fd -1: prefix only). Durable when it returns 0. */
+	int (*send)(void *context, const char *env_from, const char *const *rcpts,
+		    size_t rcpt_count, const void *prefix, size_t prefix_len, int body_fd,
+		    uint64_t body_offset, const char **error_r);
+};
+void deliver_set_outbox(const struct deliver_outbox *outbox);
 
 #endif
