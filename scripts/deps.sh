@@ -6,7 +6,7 @@ set -euo pipefail
 
 build_pkgs=(gcc make meson ninja-build pkg-config libevent-dev libssl-dev
             libsqlite3-dev libcrypt-dev zlib1g-dev libc-ares-dev openssl)
-test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest curl dovecot-imapd mutt swaks unbound postfix)
+test_pkgs=(clang libclang-rt-14-dev python3 python3-pytest curl dovecot-imapd mutt swaks unbound postfix clamav-daemon)
 bench_pkgs=(dovecot-pop3d dovecot-imapd)
 
 case "${1:-test}" in

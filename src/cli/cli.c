@@ -20,6 +20,7 @@
 #include "lib/privs.h"
 #include "lib/strnum.h"
 #include "lib/xmalloc.h"
+#include "smtp/queue.h"
 #include "store/store.h"
 
 #define CLI_PASSWORD_MAX 1024
@@ -208,6 +209,9 @@ int cli_load_config(struct cli *cli, int fail_code)
 	if (ret < 0)
 		return fail_code;
 	cli_setup_log(cli);
+	/* Every command that delivers (serve workers, the queue runner,
+	 * deliver) passes here: mail that delivery makes goes to the queue. */
+	queue_register_outbox(cli->config);
 	return 0;
 }
 

@@ -63,6 +63,7 @@ extern const struct cli_command cli_cmd_deliver;
 extern const struct cli_command cli_cmd_index;
 extern const struct cli_command cli_cmd_queue;
 extern const struct cli_command cli_cmd_send;
+extern const struct cli_command cli_cmd_sieve;
 
 /* "yubin: <message>\n" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

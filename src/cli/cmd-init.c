@@ -169,7 +169,14 @@ static const char init_config_format[] =
         "protocol = submission\n"
         "address = 127.0.0.1\n"
         "port = 2465\n"
-        "tls = implicit\n";
+        "tls = implicit\n"
+        "\n"
+        "# ManageSieve (RFC 5804): mail clients upload filter scripts.\n"
+        "[listener managesieve]\n"
+        "protocol = managesieve\n"
+        "address = 127.0.0.1\n"
+        "port = 4190\n"
+        "tls = starttls\n";
 
 static int init_write_config(const char *path, const struct init_settings *set)
 {

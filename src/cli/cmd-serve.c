@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 #include "imap/imap.h"
 #include "lib/server.h"
+#include "managesieve/managesieve.h"
 #include "pop3/pop3.h"
 #include "smtp/queue.h"
 #include "smtp/smtp.h"
@@ -11,6 +12,7 @@ static const struct protocol *const serve_protocols[] = {
         &imap_protocol,
         &smtp_protocol,
         &submission_protocol,
+        &managesieve_protocol,
         NULL,
 };
 

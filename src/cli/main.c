@@ -32,6 +32,7 @@ static const struct cli_command cli_cmd_help = {
 static const struct cli_command *const commands[] = {
         &cli_cmd_init,  &cli_cmd_serve,   &cli_cmd_check, &cli_cmd_domain, &cli_cmd_user,
         &cli_cmd_alias, &cli_cmd_deliver, &cli_cmd_send,  &cli_cmd_queue,  &cli_cmd_index,
+        &cli_cmd_sieve,
         &cli_cmd_help,  NULL,
 };
 

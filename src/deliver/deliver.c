@@ -2,11 +2,13 @@
  * every account it reaches gets one copy in its INBOX through the store.
  * The message is read from the caller's file in chunks, never whole. */
 #include "deliver/deliver.h"
+#include "deliver/deliver-private.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -16,8 +18,8 @@
 #include "lib/fdio.h"
 #include "lib/log.h"
 #include "lib/xmalloc.h"
+#include "mime/mime.h"
 #include "store/store.h"
-
 
 /* One account already handled for this message (aliases and several
  * recipients may reach it more than once: it gets one copy). */
@@ -34,6 +36,9 @@ struct deliver_ctx {
 	uint64_t size;
 	struct deliver_done *done;
 	size_t done_count;
+	struct deliver_input in;  /* the message for deliver-sieve.c */
+	const char *rcpt;         /* the recipient being resolved */
+	char *reason;             /* the last account's reason (owned) */
 };
 
 /* Rank for "worst status": TEMPFAIL > PERMFAIL > UNKNOWN_USER > OK. */
@@ -74,75 +79,15 @@ static void deliver_result_merge(struct deliver_result *result, enum deliver_sta
 	result->reason = reason != NULL ? xstrdup(reason) : NULL;
 }
 
-static int deliver_chunk(void *context, const void *data, size_t len)
-{
-	return store_save_write(context, data, len) < 0 ? 1 : 0;
-}
-
-/* Copies the message (pread from offset 0, in chunks) into the save. */
-static int deliver_copy(struct deliver_ctx *ctx, struct store_save *save, const char **error_r)
-{
-	int ret = fd_read_all(ctx->fd, deliver_chunk, save);
-	if (ret != 0)
-		*error_r = ret < 0 ? "reading the message failed" : "writing the message failed";
-	return ret != 0 ? -1 : 0;
-}
-
-static enum deliver_status deliver_save_error(struct deliver_ctx *ctx, const char *account,
-                                              enum store_error err, const char *error,
-                                              const char **reason_r)
-{
-	if (err == STORE_ERR_QUOTA) {
-		log_info("deliver to=%s status=over_quota", account);
-		*reason_r = "mailbox full";
-		return ctx->config->mail.quota_tempfail ? DELIVER_TEMPFAIL : DELIVER_PERMFAIL;
-	}
-	log_error("deliver to=%s status=failed error=%s", account, error);
-	*reason_r = "temporary local problem, try again later";
-	return DELIVER_TEMPFAIL;
-}
-
-/* The message is delivered: a failure to index it only costs the first
- * SEARCH that needs it (which catches up), so it is logged, not fatal. */
-static void deliver_index(struct store *store, const char *account, uint32_t uid)
-{
-	const char *error;
-	if (fts_index_message(store, "INBOX", uid, &error) < 0)
-		log_warn("deliver to=%s uid=%u event=fts_index_failed error=\"%s\"", account, uid,
-		         error);
-}
-
-/* Saves one copy into the account's INBOX. */
+/* The account's step: its routing and Sieve scripts, then their actions
+ * (deliver-sieve.c). The reason stays valid until the next account. */
 static enum deliver_status deliver_store(struct deliver_ctx *ctx, const char *account,
                                          const struct dir_account *acct, const char **reason_r)
 {
-	const char *error;
-	enum store_error err = STORE_ERR_TEMP;
-	struct store *store = NULL;
-	char *root = store_account_root(ctx->config->server.data_dir, account);
-	enum deliver_status status = DELIVER_TEMPFAIL;
-	if (root == NULL) {
-		error = "address cannot name a mail folder";
-	} else if (store_account_create(root, &error) == 0 &&
-	           store_open(root, &store, &error) == 0) {
-		store_set_quota(store, acct->quota_bytes, acct->quota_messages);
-		struct store_save *save = store_save_begin(store, "INBOX", &err, &error);
-		uint32_t uid = 0;
-		if (save != NULL && deliver_copy(ctx, save, &error) < 0) {
-			err = STORE_ERR_TEMP;
-			store_save_abort(&save);
-		}
-		if (save != NULL && store_save_finish(&save, &uid, &err, &error) == 0) {
-			log_info("deliver to=%s uid=%u mailbox=INBOX size=%llu", account, uid,
-			         (unsigned long long)ctx->size);
-			status = DELIVER_OK;
-			deliver_index(store, account, uid);
-		}
-		store_close(&store);
-	}
-	if (status != DELIVER_OK)
-		status = deliver_save_error(ctx, account, err, error, reason_r);
-	free(root);
+	(void)account;
+	xfree(ctx->reason);
+	enum deliver_status status = deliver_sieve_account(&ctx->in, ctx->rcpt, acct, &ctx->reason);
+	*reason_r = ctx->reason;
 	return status;
 }
 
@@ -163,6 +108,28 @@ static enum deliver_status deliver_account(struct deliver_ctx *ctx, const char *
 	return status;
 }
 
+/* Loop protection (docs/forwarding.md): a message that already passed
+ * this account (its Delivered-To line, added by every redirect) is
+ * refused, so two accounts forwarding to each other end in one bounce.
+ * After a store, the quota warning. */
+static enum deliver_status deliver_routed(struct deliver_ctx *ctx, const char *account,
+                                          const char **reason_r)
+{
+	/* The caller copies the reason at once (single-threaded). */
+	static char loop_reason[400];
+	if (deliver_routing_loop(ctx->fd, account)) {
+		log_info("deliver to=%s status=loop", account);
+		snprintf(loop_reason, sizeof(loop_reason), "mail forwarding loop for %s (5.4.6)",
+		         account);
+		*reason_r = loop_reason;
+		return DELIVER_PERMFAIL;
+	}
+	enum deliver_status status = deliver_account(ctx, account, reason_r);
+	if (status == DELIVER_OK)
+		deliver_quota_warn(ctx->config, ctx->dir, account);
+	return status;
+}
+
 /* Delivers to an account once per message; later recipients that reach
  * it share the first outcome. */
 static void deliver_to_account(struct deliver_ctx *ctx, const char *account,
@@ -175,7 +142,7 @@ static void deliver_to_account(struct deliver_ctx *ctx, const char *account,
 		}
 	}
 	const char *reason = NULL;
-	enum deliver_status status = deliver_account(ctx, account, &reason);
+	enum deliver_status status = deliver_routed(ctx, account, &reason);
 	ctx->done = xreallocarray(ctx->done, ctx->done_count + 1, sizeof(*ctx->done));
 	ctx->done[ctx->done_count].account = xstrdup(account);
 	ctx->done[ctx->done_count].status = status;
@@ -214,10 +181,19 @@ static void deliver_recipient(struct deliver_ctx *ctx, struct deliver_result *re
 		return;
 	}
 	if (ret == 0) {
+		/* A bounce to an SRS address of ours goes back to the sender. */
+		const char *why;
+		ret = deliver_srs_pass_back(ctx->config, result->recipient, ctx->fd, &why);
+		if (ret != 0) {
+			deliver_result_merge(result, ret > 0 ? DELIVER_OK : DELIVER_TEMPFAIL,
+			                     ret > 0 ? NULL : why);
+			return;
+		}
 		log_info("deliver rcpt=%s status=unknown_user", rcpt);
 		deliver_result_merge(result, DELIVER_UNKNOWN_USER, "no such user");
 		return;
 	}
+	ctx->rcpt = result->recipient;
 	for (size_t i = 0; i < naccounts; i++)
 		deliver_to_account(ctx, accounts[i], result);
 	for (size_t i = 0; i < nexternal; i++)
@@ -233,6 +209,7 @@ static void deliver_ctx_free(struct deliver_ctx *ctx)
 		free(ctx->done[i].reason);
 	}
 	free(ctx->done);
+	free(ctx->reason);
 }
 
 /* Marks every recipient with the same outcome (the message itself is
@@ -245,9 +222,50 @@ static enum deliver_status deliver_fail_all(struct deliver_result *results, size
 	return count > 0 ? status : DELIVER_OK;
 }
 
-enum deliver_status deliver_message(const struct yubin_config *config, struct dir *dir, int fd,
-                                    const char *const *recipients, size_t count,
-                                    struct deliver_result *results)
+/* The envelope sender from a Return-Path field (`yubin deliver` behind
+ * an MTA that adds one), when the caller did not give it. */
+static char *deliver_return_path(const char *data, size_t size)
+{
+	char *v = mime_header_get(data, deliver_header_length(data, size), "Return-Path");
+	if (v == NULL)
+		return NULL;
+	char *p = v + strspn(v, " \t<");
+	size_t len = strcspn(p, "> \t");
+	char *from = xstrndup(p, len);
+	free(v);
+	return from;
+}
+
+static enum deliver_status deliver_all(struct deliver_ctx *ctx, struct deliver_result *results,
+                                       size_t count, const char *env_from)
+{
+	void *map = NULL;
+	if (ctx->size > 0) {
+		map = mmap(NULL, ctx->size, PROT_READ, MAP_PRIVATE, ctx->fd, 0);
+		if (map == MAP_FAILED) {
+			log_error("deliver status=failed error=\"mmap: %s\"", strerror(errno));
+			return deliver_fail_all(results, count, DELIVER_TEMPFAIL,
+			                        "temporary local problem, try again later");
+		}
+	}
+	ctx->in = (struct deliver_input){.config = ctx->config, .dir = ctx->dir, .fd = ctx->fd,
+	                                 .data = map != NULL ? map : "", .size = ctx->size};
+	char *return_path = env_from == NULL ? deliver_return_path(ctx->in.data, ctx->in.size) : NULL;
+	ctx->in.env_from = env_from != NULL ? env_from : return_path;
+	enum deliver_status worst = DELIVER_OK;
+	for (size_t i = 0; i < count; i++) {
+		deliver_recipient(ctx, &results[i]);
+		worst = deliver_worst(worst, results[i].status);
+	}
+	free(return_path);
+	if (map != NULL)
+		munmap(map, ctx->size);
+	return worst;
+}
+
+static enum deliver_status deliver_run(const struct yubin_config *config, struct dir *dir, int fd,
+                                       const char *env_from, const char *const *recipients,
+                                       size_t count, struct deliver_result *results)
 {
 	struct deliver_ctx ctx = {.config = config, .dir = dir, .fd = fd};
 	for (size_t i = 0; i < count; i++) {
@@ -267,13 +285,53 @@ enum deliver_status deliver_message(const struct yubin_config *config, struct di
 		         (unsigned long long)config->mail.max_message_size);
 		return deliver_fail_all(results, count, DELIVER_PERMFAIL, "message too big");
 	}
-	enum deliver_status worst = DELIVER_OK;
-	for (size_t i = 0; i < count; i++) {
-		deliver_recipient(&ctx, &results[i]);
-		worst = deliver_worst(worst, results[i].status);
-	}
+	enum deliver_status worst = deliver_all(&ctx, results, count, env_from);
 	deliver_ctx_free(&ctx);
 	return worst;
+}
+
+/* deliver_message (deliver-virus.c) scans first, then comes here. */
+enum deliver_status deliver_message_scanned(const struct yubin_config *config, struct dir *dir,
+                                            int fd, const char *const *recipients,
+                                            size_t count, struct deliver_result *results)
+{
+	return deliver_run(config, dir, fd, NULL, recipients, count, results);
+}
+
+/* Scanned here (deliver_scan), then delivered with the sender. */
+static enum deliver_status deliver_message_from(const struct yubin_config *config,
+                                                struct dir *dir, int fd, const char *from,
+                                                const char *const *recipients, size_t count,
+                                                struct deliver_result *results)
+{
+	int cleaned = -1;
+	const char *error;
+	if (deliver_scan(config, fd, &cleaned, &error) == DELIVER_SCAN_TEMPFAIL) {
+		log_warn("deliver status=deferred reason=virus_scan error=\"%s\"", error);
+		for (size_t i = 0; i < count; i++) {
+			results[i].recipient = recipients[i];
+			results[i].status = DELIVER_OK;
+			results[i].reason = NULL;
+		}
+		return deliver_fail_all(results, count, DELIVER_TEMPFAIL,
+		                        "virus scan failed, try again later");
+	}
+	enum deliver_status status = deliver_run(config, dir, cleaned >= 0 ? cleaned : fd, from,
+	                                         recipients, count, results);
+	if (cleaned >= 0)
+		close(cleaned);
+	return status;
+}
+
+enum deliver_status deliver_message_env(const struct yubin_config *config, struct dir *dir,
+                                        int fd, const struct deliver_envelope *env,
+                                        const char *const *recipients, size_t count,
+                                        struct deliver_result *results)
+{
+	if (env == NULL || !env->scanned)
+		return deliver_message_from(config, dir, fd, env != NULL ? env->from : NULL,
+		                            recipients, count, results);
+	return deliver_run(config, dir, fd, env->from, recipients, count, results);
 }
 
 void deliver_results_free(struct deliver_result *results, size_t count)

@@ -39,6 +39,21 @@ const char *const dir_migrations[] = {
         "  protocol TEXT NOT NULL,"
         "  last INTEGER NOT NULL,"
         "  PRIMARY KEY (address, protocol));",
+
+        /* 3: routing settings per account (forwarding, closed account,
+         * vacation). No row = receive normally, vacation off. forward_to
+         * holds the validated targets one per line (an address has no
+         * line break). */
+        "CREATE TABLE routing ("
+        "  address TEXT PRIMARY KEY REFERENCES accounts(address) ON DELETE CASCADE,"
+        "  mode TEXT NOT NULL DEFAULT 'normal',"
+        "  forward_to TEXT NOT NULL DEFAULT '',"
+        "  keep_copy INTEGER NOT NULL DEFAULT 0,"
+        "  close_reason TEXT NOT NULL DEFAULT '',"
+        "  vacation_enabled INTEGER NOT NULL DEFAULT 0,"
+        "  vacation_subject TEXT NOT NULL DEFAULT '',"
+        "  vacation_body TEXT NOT NULL DEFAULT '',"
+        "  vacation_days INTEGER NOT NULL DEFAULT 7);",
 };
 
 const int dir_migration_count = (int)(sizeof(dir_migrations) / sizeof(dir_migrations[0]));

@@ -84,6 +84,37 @@ int dir_resolve(struct dir *dir, const char *address, char ***accounts_r,
 		size_t *external_count_r, const char **error_r);
 void dir_strings_free(char ***strings, size_t count);
 
+/* Routing settings of an account: how its mail is received (normally,
+ * forwarded, or refused because the account is closed) and its vacation
+ * reply. `deliver` turns them into the system Sieve script. An account
+ * without settings receives normally with vacation off. */
+enum dir_routing_mode {
+	DIR_ROUTING_NORMAL,
+	DIR_ROUTING_FORWARD,    /* to forward_to; keep_copy keeps one in INBOX */
+	DIR_ROUTING_CLOSED,     /* mail refused permanently with close_reason */
+};
+
+struct dir_routing {
+	enum dir_routing_mode mode;
+	char **forward_to;      /* validated addresses, in the order given */
+	size_t forward_count;
+	bool keep_copy;
+	char *close_reason;     /* "" = a standard text */
+	bool vacation_enabled;
+	char *vacation_subject; /* "" = "Auto: " + the original subject */
+	char *vacation_body;
+	uint32_t vacation_days;
+};
+
+/* Fills *routing_r (defaults when the account has no settings). The
+ * strings belong to *routing_r until dir_routing_free(). */
+int dir_routing_get(struct dir *dir, const char *address, struct dir_routing *routing_r,
+		    const char **error_r);
+/* Replaces the settings of an existing account (fails when there is none). */
+int dir_routing_set(struct dir *dir, const char *address, const struct dir_routing *routing,
+		    const char **error_r);
+void dir_routing_free(struct dir_routing *routing);
+
 /* Time of the last successful login of an account by a protocol, for
  * LOGIN-DELAY (0 = never). dir_login_record() stores now. */
 int dir_login_last(struct dir *dir, const char *address, const char *protocol,

@@ -18,9 +18,11 @@ static const char *const tls_versions[] = { "1.2", "1.3", NULL };
 static const char *const tls_modes[] = { "none", "starttls", "implicit", NULL };
 static const char *const smtp_tls_policies[] = { "none", "may", "encrypt", "verify", NULL };
 static const char *const ca_words[] = { "system", NULL };
+static const char *const virus_failure_words[] = { "tempfail", "accept", NULL };
 
 /* A later protocol adds its name here and nowhere else in the config. */
-const char *const config_protocols[] = { "pop3", "imap", "smtp", "submission", NULL };
+const char *const config_protocols[] = { "pop3", "imap", "smtp", "submission", "managesieve",
+					  NULL };
 
 static bool is_host_char(char c)
 {
@@ -105,6 +107,26 @@ static int check_domain_map(const char *value, const char **error_r)
 	return 0;
 }
 
+/* "80,95": whole percentages from 1 to 100 ([mail] quota_warnings). */
+static int check_percentages(const char *value, const char **error_r)
+{
+	const char *p = value + strspn(value, ", ");
+	while (*p != '\0') {
+		size_t len = strspn(p, "0123456789");
+		unsigned n = 0;
+		for (size_t i = 0; i < len && i < 4; i++)
+			n = n * 10 + (unsigned)(p[i] - '0');
+		if (len == 0 || len > 3 || n < 1 || n > 100 ||
+		    (p[len] != '\0' && p[len] != ',' && p[len] != ' ')) {
+			*error_r = "percentages from 1 to 100 separated by commas, like 80,95";
+			return -1;
+		}
+		p += len;
+		p += strspn(p, ", ");
+	}
+	return 0;
+}
+
 static int check_dns_servers(const char *value, const char **error_r)
 {
 	if (strspn(value, "0123456789abcdefABCDEF.:[], ") != strlen(value)) {
@@ -141,6 +163,14 @@ const struct config_section_def config_sections[] = {
 	  "A smarthost that takes all outbound mail instead of MX lookups." },
 	{ "transport", CONFIG_SECTION_SINGLE, NULL, NULL,
 	  "Per-domain next hops that override the relay and MX lookups." },
+	{ "forward", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Forwarding set per account (docs/forwarding.md): limits and sender rewriting (SRS)." },
+	{ "virus", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Virus scanning of every message before it is stored or relayed (docs/virus.md)." },
+	{ "sieve", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Sieve filters run at delivery (docs/sieve.md): limits on scripts and their actions." },
+	{ "vacation", CONFIG_SECTION_SINGLE, NULL, NULL,
+	  "Vacation auto-replies (RFC 5230, RFC 3834; docs/vacation.md)." },
 	{ "listener", CONFIG_SECTION_LISTENER, "NAME", check_listener_name,
 	  "is one listening socket; repeat the section for each port. Ports below "
 	  "1024 are opened by the master before it drops its privileges." },
@@ -217,6 +247,9 @@ const struct config_setting config_settings[] = {
 	  .explanation = "Over quota: yes = temporary failure (exit 75, retried), no = permanent (77)." },
 	{ MAIN("mail", "max_message_size", SIZE, mail.max_message_size), .def = "35M",
 	  .explanation = "The largest message accepted; 0 means no limit." },
+	{ MAIN("mail", "quota_warnings", STRING, mail.quota_warnings), .def = "80,95",
+	  .check = check_percentages,
+	  .explanation = "Quota use (percent) at which the account gets a notice, once per crossing; empty = none." },
 
 	{ MAIN("pop3", "login_delay", DURATION, pop3.login_delay), .def = "0",
 	  .explanation = "Least time between two logins of one account; 0 = off (campus rule: 10m)." },
@@ -334,6 +367,57 @@ const struct config_setting config_settings[] = {
 	  .check = check_domain_map,
 	  .explanation = "domain=nexthop entries: [host]:port (no MX lookup) or host:port (its MX)." },
 
+	{ MAIN("forward", "max_addresses", UINT, forward.max_addresses), .def = "5",
+	  .min = 1, .max = 100,
+	  .explanation = "Addresses one account may forward its mail to." },
+	{ MAIN("forward", "srs", BOOL, forward.srs), .def = "yes",
+	  .explanation = "Rewrite the envelope sender of forwarded mail (SRS) so SPF passes at the target." },
+	{ MAIN("forward", "srs_secret_file", STRING, forward.srs_secret_file), .def = "",
+	  .explanation = "The SRS key (32 random bytes, made on first use, mode 0600); empty = data_dir/srs.key." },
+	{ MAIN("forward", "srs_max_age", DURATION, forward.srs_max_age), .def = "21d",
+	  .min = SECONDS(86400), .max = SECONDS(86400) * 1000,
+	  .explanation = "How long a bounce to an SRS address is still taken and passed back." },
+
+	{ MAIN("virus", "enabled", BOOL, virus.enabled), .def = "yes",
+	  .explanation = "Scan every message: the built-in EICAR check always, clamd when set." },
+	{ MAIN("virus", "clamd", STRING, virus.clamd), .def = "",
+	  .explanation = "clamd to send each decoded part to: a unix socket path or host:port; empty = none." },
+	{ MAIN("virus", "timeout", DURATION, virus.timeout), .def = "30s",
+	  .min = 100, .max = SECONDS(600),
+	  .explanation = "Wait for clamd to connect, take each chunk and answer." },
+	{ MAIN("virus", "on_failure", ENUM, virus.on_failure), .def = "tempfail",
+	  .words = virus_failure_words,
+	  .explanation = "clamd down or erring: tempfail (try again later) or accept (deliver unscanned)." },
+	{ MAIN("virus", "max_scan_size", SIZE, virus.max_scan_size), .def = "25M",
+	  .min = 1024,
+	  .explanation = "A larger decoded part is not sent to clamd (keep at most its StreamMaxLength)." },
+
+	{ MAIN("sieve", "max_actions", UINT, sieve.max_actions), .def = "32", .min = 1, .max = 1000,
+	  .explanation = "Actions (keep, fileinto, redirect...) one message may collect; more is a script error." },
+	{ MAIN("sieve", "max_redirects", UINT, sieve.max_redirects), .def = "4", .max = 100,
+	  .explanation = "Redirects one message may collect over the routing and user scripts." },
+	{ MAIN("sieve", "max_run_time", DURATION, sieve.max_run_time), .def = "1s",
+	  .min = 10, .max = SECONDS(60),
+	  .explanation = "Time one script may run on one message; then it stops and the mail is kept." },
+	{ MAIN("sieve", "max_script_size", SIZE, sieve.max_script_size), .def = "64k",
+	  .min = 1024, .max = 16 * 1024 * 1024,
+	  .explanation = "Bytes of one script; a larger one is refused." },
+	{ MAIN("sieve", "global_dir", STRING, sieve.global_dir), .def = "",
+	  .explanation = "Folder of NAME.sieve scripts for include :global (relative: in data_dir); empty = none." },
+	{ MAIN("sieve", "max_scripts", UINT, sieve.max_scripts), .def = "20", .max = 10000,
+	  .explanation = "Scripts one account may store (ManageSieve, yubin sieve); 0 = no limit." },
+	{ MAIN("sieve", "max_storage", SIZE, sieve.max_storage), .def = "1M",
+	  .explanation = "Bytes all scripts of one account may take together; 0 = no limit." },
+
+	{ MAIN("vacation", "min_period", DURATION, vacation.min_period), .def = "1d",
+	  .explanation = "A script's shorter :days/:seconds is raised to this (RFC 5230 4.1)." },
+	{ MAIN("vacation", "max_period", DURATION, vacation.max_period), .def = "30d",
+	  .min = SECONDS(1),
+	  .explanation = "A script's longer :days/:seconds is lowered to this." },
+	{ MAIN("vacation", "max_reason_size", SIZE, vacation.max_reason_size), .def = "16k",
+	  .min = 256, .max = 1024 * 1024,
+	  .explanation = "Bytes of a reply's text; a longer vacation reason is cut there." },
+
 	{ LISTENER("protocol", ENUM, protocol), .flags = CONFIG_FLAG_REQUIRED,
 	  .words = config_protocols,
 	  .explanation = "The protocol spoken on this socket." },
@@ -432,6 +516,9 @@ static const char *const example_submission[] = {
 static const char *const example_submissions[] = {
 	"protocol", "submission", "port", "465", "tls", "implicit", NULL,
 };
+static const char *const example_managesieve[] = {
+	"protocol", "managesieve", "port", "4190", "tls", "starttls", NULL,
+};
 static const char *const example_cert[] = {
 	"cert", "/etc/ssl/mail.example.org/fullchain.pem",
 	"key", "/etc/ssl/mail.example.org/privkey.pem", NULL,
@@ -444,6 +531,7 @@ static const struct config_example config_examples[] = {
 	{ "listener", "smtp", example_smtp, true },
 	{ "listener", "submission", example_submission, true },
 	{ "listener", "submissions", example_submissions, true },
+	{ "listener", "managesieve", example_managesieve, true },
 	{ "certificate", "mail.example.org", example_cert, true },
 };
 

@@ -77,6 +77,7 @@ struct yubin_config {
 		uint64_t quota_messages;
 		bool quota_tempfail;       /* over quota: temporary (75) or permanent */
 		uint64_t max_message_size; /* 0 = none */
+		char *quota_warnings;      /* "80,95": percentages that send a notice; "" = none */
 	} mail;
 
 	struct {
@@ -142,6 +143,37 @@ struct yubin_config {
 	struct {
 		char *routes;              /* "domain=nexthop, ..." */
 	} transport;
+
+	struct {
+		uint32_t max_addresses;    /* forwarding targets per account */
+		bool srs;                  /* rewrite the sender of forwarded mail (SRS) */
+		char *srs_secret_file;     /* "" = <data_dir>/srs.key */
+		uint64_t srs_max_age;      /* ms an SRS address stays valid */
+	} forward;
+
+	struct {
+		bool enabled;              /* the built-in EICAR check; clamd when set */
+		char *clamd;               /* unix socket path or host:port; "" = none */
+		uint64_t timeout;          /* ms: connect and each read/write to clamd */
+		char *on_failure;          /* tempfail | accept: clamd down or erring */
+		uint64_t max_scan_size;    /* bytes: a larger part is not sent to clamd */
+	} virus;
+
+	struct {
+		uint32_t max_actions;      /* actions one message may collect */
+		uint32_t max_redirects;    /* redirects one message may collect */
+		uint64_t max_run_time;     /* ms for one script's execution */
+		uint64_t max_script_size;  /* bytes of one script */
+		char *global_dir;          /* include :global scripts; "" = none */
+		uint32_t max_scripts;      /* scripts per account; 0 = no limit */
+		uint64_t max_storage;      /* bytes of all scripts of an account; 0 = none */
+	} sieve;
+
+	struct {
+		uint64_t min_period;       /* ms: the shortest :days/:seconds honoured */
+		uint64_t max_period;       /* ms: the longest */
+		uint64_t max_reason_size;  /* bytes of the reply's text */
+	} vacation;
 
 	struct config_listener *listeners;
 };

@@ -41,3 +41,30 @@ void sieve_node_free_fields(struct sieve_node *node)
 	free(node->block);
 	free(node->name);
 }
+
+const struct sieve_limits sieve_default_limits = {
+        .max_script_size = 64 * 1024,
+        .max_actions = 32,
+        .max_redirects = 4,
+        .max_include_depth = 5,
+        .max_run_ms = 1000,
+};
+
+void sieve_script_free(struct sieve_script **script)
+{
+	struct sieve_script *s = *script;
+
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->command_count; i++)
+		sieve_node_free_fields(&s->commands[i]);
+	free(s->commands);
+	free(s->name);
+	free(s);
+	*script = NULL;
+}
+
+const char *sieve_script_name(const struct sieve_script *script)
+{
+	return script->name;
+}

@@ -129,6 +129,10 @@ struct sieve_result {
 	 * regardless of actions) and tells the account why */
 	char *error;
 	unsigned int error_line;
+	/* imap4flags: the internal flags variable after the last run; the
+	 * flags of the implicit keep, and the start of the next script's */
+	char **keep_flags;
+	size_t keep_flag_count;
 };
 
 void sieve_result_init(struct sieve_result *result);
@@ -189,5 +193,14 @@ int sieve_storage_activate(struct sieve_storage *storage, const char *name,
 			   const char **error_r);
 /* 1 with the malloc'd active name, 0 when none is active, -1 on error. */
 int sieve_storage_active(struct sieve_storage *storage, char **name_r, const char **error_r);
+
+/* Error strings the storage sets in *error_r for conditions a client may
+ * act on (compare the pointers): NONEXISTENT (delete, rename, activate),
+ * ALREADYEXISTS (rename), and the two quota reasons (put with *quota_r,
+ * and have_space, which sets one of them when it returns 0). */
+extern const char sieve_storage_error_nonexistent[];
+extern const char sieve_storage_error_exists[];
+extern const char sieve_storage_error_maxscripts[];
+extern const char sieve_storage_error_maxsize[];
 
 #endif

@@ -371,7 +371,10 @@ static void runner_local(struct runner *r, const struct queue_entry *e, const si
 	for (size_t i = 0; i < count; i++)
 		rcpts[i] = e->env.rcpts[idx[i]].address;
 	struct deliver_result *res = xcalloc(count, sizeof(*res));
-	deliver_message(r->config, r->db, fd, rcpts, count, res);
+	struct deliver_envelope env = {.from = e->env.sender};
+	/* redirects and vacation replies go to the queue of this config */
+	queue_register_outbox(r->config);
+	deliver_message_env(r->config, r->db, fd, &env, rcpts, count, res);
 	struct runner_outcome *o = xcalloc(count, sizeof(*o));
 	for (size_t i = 0; i < count; i++)
 		outcome_from_deliver(&o[i], &res[i]);

@@ -64,6 +64,11 @@ void queue_abort(struct queue_msg **msg);
 /* Wakes the queue runner now (a new message, `yubin queue flush`). */
 void queue_wake(const struct yubin_config *config);
 
+/* Makes the queue deliver's outbox (deliver_set_outbox): the mail that
+ * delivery creates (redirects, vacation replies) is queued from then on.
+ * config must outlive every delivery. (queue-outbox.c) */
+void queue_register_outbox(const struct yubin_config *config);
+
 /* ---- The queue's files, for the runner and `yubin queue` (docs/queue.md) ---- */
 
 struct event_base;

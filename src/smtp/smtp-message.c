@@ -19,6 +19,7 @@
 #include "lib/log.h"
 #include "lib/xmalloc.h"
 #include "mime/mime.h"
+#include "smtp/queue.h"
 
 static void smtp_body_raw(struct smtp_msgfile *b, const char *data, size_t len)
 {
@@ -153,7 +154,25 @@ static const char *smtp_message_problem(struct smtp_session *sess)
 struct smtp_outcome {
 	size_t ok, temp, perm, unknown;
 	const char *perm_reason;
+	char perm_text[300];
 };
+
+/* A refusal by the recipient's Sieve script comes with its enhanced code
+ * ("5.7.1 reason"): RFC 5429 2.1.1 asks for 550 5.7.1 with the script's
+ * text. One line of printable ASCII. NULL for other reasons. */
+static const char *smtp_refusal_reply(struct smtp_outcome *out, const char *reason)
+{
+	if (reason == NULL || strlen(reason) < 7 || reason[0] != '5' || reason[1] != '.' ||
+	    reason[5] != ' ')
+		return NULL;
+	size_t n = 0;
+	memcpy(out->perm_text, "550 ", 4);
+	n = 4;
+	for (const char *p = reason; *p != '\0' && n + 1 < sizeof(out->perm_text); p++)
+		out->perm_text[n++] = *p >= 0x20 && *p < 0x7f ? *p : ' ';
+	out->perm_text[n] = '\0';
+	return out->perm_text;
+}
 
 static int smtp_deliver_local(struct smtp_session *sess, struct smtp_outcome *out)
 {
@@ -174,7 +193,10 @@ static int smtp_deliver_local(struct smtp_session *sess, struct smtp_outcome *ou
 		}
 	}
 	struct deliver_result *results = xcalloc(n, sizeof(*results));
-	deliver_message(conn_config(sess->conn), dir, sess->body.fd, list, n, results);
+	struct deliver_envelope env = {.from = sess->sender, .scanned = true};
+	/* redirects and vacation replies go to the queue of this config */
+	queue_register_outbox(conn_config(sess->conn));
+	deliver_message_env(conn_config(sess->conn), dir, sess->body.fd, &env, list, n, results);
 	for (size_t i = 0; i < n; i++) {
 		rcpts[i]->requeue = results[i].status != DELIVER_OK;
 		if (results[i].status == DELIVER_OK) {
@@ -184,6 +206,8 @@ static int smtp_deliver_local(struct smtp_session *sess, struct smtp_outcome *ou
 		} else {
 			out->perm++;
 			out->unknown += results[i].status == DELIVER_UNKNOWN_USER;
+			if (out->perm_reason == NULL)
+				out->perm_reason = smtp_refusal_reply(out, results[i].reason);
 			if (out->perm_reason == NULL)
 				out->perm_reason = results[i].status == DELIVER_UNKNOWN_USER ?
 					"550 5.1.1 User unknown" : "554 5.2.0 Delivery failed";
@@ -217,6 +241,27 @@ static void smtp_log_message(struct smtp_session *sess, const char *status, cons
 		 id != NULL ? id : "-", status);
 }
 
+/* Scanned once here, for the local copies and the queue alike (docs/
+ * virus.md): a cleaned copy replaces the message file. A scanner failure
+ * (on_failure = tempfail) is 451 and nothing is stored. */
+static int smtp_message_scan(struct smtp_session *sess)
+{
+	struct smtp_outcome none = { 0 };
+	const char *error;
+	int cleaned;
+	if (deliver_scan(conn_config(sess->conn), sess->body.fd, &cleaned, &error) ==
+	    DELIVER_SCAN_TEMPFAIL) {
+		smtp_log_message(sess, "scan_failed", NULL, &none);
+		smtp_reply_error(sess, "451 4.7.1 Virus scan failed, try again later");
+		return -1;
+	}
+	if (cleaned >= 0) {
+		close(sess->body.fd);
+		sess->body.fd = cleaned;
+	}
+	return 0;
+}
+
 /* One reply covers every recipient (RFC 5321 4.2.5). Local copies are
  * made first; a local copy that failed goes into the queue with the remote
  * recipients, whose runner retries it (temporary) or bounces it
@@ -231,6 +276,8 @@ static void smtp_message_deliver(struct smtp_session *sess)
 	size_t nlocal = smtp_count_local(sess);
 	size_t nremote = sess->rcpt_count - nlocal;
 
+	if (smtp_message_scan(sess) < 0)
+		return;
 	if (nlocal > 0 && smtp_deliver_local(sess, &out) < 0) {
 		out.temp = nlocal;
 		for (size_t i = 0; i < sess->rcpt_count; i++)

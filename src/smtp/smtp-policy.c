@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "deliver/deliver.h"
 #include "dir/dir.h"
 #include "lib/address.h"
 #include "lib/config.h"
@@ -71,6 +72,58 @@ static int smtp_local_user(struct smtp_session *sess, struct dir *dir,
 	return ret;
 }
 
+/* A closed account (docs/forwarding.md) is refused here, so a sender
+ * learns it at once: 550 5.2.1 with the account's reason when it is
+ * printable ASCII (a reply line cannot carry more). The reply is built in
+ * a static buffer: the caller sends it before the next RCPT. */
+static enum smtp_rcpt_verdict smtp_policy_closed(struct smtp_session *sess, struct dir *dir,
+						 char **address_r, const char **reply_r)
+{
+	static char reply[300];
+	struct dir_routing r;
+	const char *error;
+	if (dir_routing_get(dir, *address_r, &r, &error) < 0) {
+		log_error("smtp session=%s event=error what=dir_routing_get error=\"%s\"",
+			  conn_id(sess->conn), error);
+		dir_routing_free(&r);
+		xfree(*address_r);
+		return SMTP_RCPT_REFUSED;
+	}
+	enum smtp_rcpt_verdict v = SMTP_RCPT_LOCAL;
+	if (r.mode == DIR_ROUTING_CLOSED) {
+		const char *why = r.close_reason;
+		size_t len = strlen(why);
+		bool plain = len > 0 && len <= 200;
+		for (size_t i = 0; i < len && plain; i++)
+			plain = why[i] >= 0x20 && why[i] < 0x7f;
+		snprintf(reply, sizeof(reply), "550 5.2.1 %s",
+			 plain ? why : "This account is closed and no longer receives mail");
+		*reply_r = reply;
+		xfree(*address_r);
+		v = SMTP_RCPT_REFUSED;
+	}
+	dir_routing_free(&r);
+	return v;
+}
+
+/* A bounce to forwarded mail (docs/forwarding.md): an SRS address of ours
+ * is taken and the message goes on to the original sender through the
+ * queue. Anything else is an unknown user. */
+static enum smtp_rcpt_verdict smtp_policy_srs(struct smtp_session *sess,
+					      const struct smtp_path *path, char **address_r,
+					      const char **reply_r)
+{
+	char esc[300];
+	*reply_r = REPLY_UNKNOWN;
+	if (path->quoted || deliver_srs_reverse(conn_config(sess->conn), path->address,
+						address_r) <= 0)
+		return SMTP_RCPT_REFUSED;
+	log_info("smtp session=%s ip=%s event=srs_reverse rcpt=\"%s\"", conn_id(sess->conn),
+		 conn_remote_ip(sess->conn), log_escape(*address_r, strlen(*address_r), esc,
+							sizeof(esc)));
+	return SMTP_RCPT_REMOTE;
+}
+
 enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_session *sess,
 					const struct smtp_path *path, char **address_r,
 					const char **reply_r)
@@ -86,9 +139,9 @@ enum smtp_rcpt_verdict smtp_policy_rcpt(struct smtp_session *sess,
 	if (hosted > 0) {
 		int ret = smtp_local_user(sess, dir, path, address_r);
 		if (ret > 0)
-			return SMTP_RCPT_LOCAL;
+			return smtp_policy_closed(sess, dir, address_r, reply_r);
 		if (ret == 0)
-			*reply_r = REPLY_UNKNOWN;
+			return smtp_policy_srs(sess, path, address_r, reply_r);
 		return SMTP_RCPT_REFUSED;
 	}
 	if (sess->auth_user == NULL) {

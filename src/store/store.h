@@ -387,4 +387,19 @@ int store_mailbox_set_special_use(struct store *store, const char *name, const c
 int store_mailbox_get_special_use(struct store *store, const char *name, char **attrs_r,
 				  enum store_error *err_r, const char **error_r);
 
+/* ------------------------------------------------------------------
+ * The account's delivery memory (store-memory.c): what delivery must do
+ * at most once per period (kind "vacation", "duplicate", "notice"; key
+ * any string). Kept in index.db; an entry is pruned once its period is
+ * over.
+ * ------------------------------------------------------------------ */
+
+/* 1 when (kind, key) was recorded less than seconds before now, 0 when
+ * not, -1 on error. */
+int store_memory_seen(struct store *store, const char *kind, const char *key, uint64_t seconds,
+		      time_t now, const char **error_r);
+/* Records (kind, key) at now, kept for seconds (replacing an older one). */
+int store_memory_record(struct store *store, const char *kind, const char *key,
+			uint64_t seconds, time_t now, const char **error_r);
+
 #endif

@@ -217,6 +217,7 @@ class YubinServer:
         self.smtp_port = free_port()
         self.submission_port = free_port()
         self.submissions_port = free_port()
+        self.managesieve_port = free_port()
         if not Path(self.bin).exists():
             raise AssertionError(
                 "yubin binary %s does not exist: build it (make, or "
@@ -250,6 +251,9 @@ class YubinServer:
             text, n = re.subn(r"(?m)^(\s*port\s*=\s*)%d\s*$" % demo,
                               r"\g<1>%d" % port, text)
             assert n == 1, "init config lacks `port = %d`:\n%s" % (demo, text)
+        # ManageSieve's demo port, when the binary's init writes one
+        text = re.sub(r"(?m)^(\s*port\s*=\s*)4190\s*$",
+                      r"\g<1>%d" % self.managesieve_port, text)
         text = set_option(text, "log", "target", str(self.log))
         for section, kv in overrides.items():
             for key, value in kv.items():

@@ -317,7 +317,7 @@ static void test_errors(void)
 		{ 5, "unknown key 'colour' in [server] (known: hostname, data_dir, user, group, workers," },
 		{ 7, "bad value 'ten' for pop3.idle_timeout: a duration like 30s, 10m, 1h, 30d" },
 		{ 8, "unknown section [bogus] (known: server, log, tls, auth, mail, pop3, imap, "
-		     "smtp, queue, dns, smtp_client, relay, transport, listener, certificate)" },
+		     "smtp, queue, dns, smtp_client, relay, transport, forward, virus, sieve, vacation, listener, certificate)" },
 		{ 10, "[mail] takes no argument, found 'extra'" },
 		{ 11, "[listener] needs a NAME" },
 		{ 12, "missing required key 'port' in [listener pop3]" },

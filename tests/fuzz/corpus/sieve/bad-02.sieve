@@ -1,0 +1,2 @@
+keep;
+fileinta "x";

@@ -1,0 +1,1 @@
+if header :count "gt" "a" "1" {}

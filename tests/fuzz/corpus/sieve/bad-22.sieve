@@ -1,0 +1,1 @@
+if address :all :domain "a" "b" {}

@@ -1,0 +1,1 @@
+if header :comparator "i;foo" "a" "b" {}

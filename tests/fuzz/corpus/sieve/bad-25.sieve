@@ -1,0 +1,1 @@
+if header :comparator 5 "a" "b" {}

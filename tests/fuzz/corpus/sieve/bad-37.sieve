@@ -1,0 +1,2 @@
+require "date";
+if currentdate "yearx" "1" {}

@@ -1,0 +1,3 @@
+require "encoded-character";
+keep;
+if header "a" "${unicode:D800}" {}

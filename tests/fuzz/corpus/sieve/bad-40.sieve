@@ -1,0 +1,2 @@
+require "encoded-character";
+if header "a" "${unicode:110000}" {}

@@ -1,0 +1,2 @@
+if true {} else { if true {} }
+elsif false {}

@@ -1,0 +1,4 @@
+keep;
+if true {
+  stop;
+}

@@ -1,0 +1,3 @@
+require ["copy", "fileinto"];
+redirect :copy "sysadmin@example.com";
+fileinto :copy "incoming";

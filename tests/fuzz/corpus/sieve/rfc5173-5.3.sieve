@@ -1,0 +1,3 @@
+require "body";
+# Note: text is the default
+if body :text :contains "project schedule" { keep; }

@@ -1,0 +1,2 @@
+if header :contains "subject" "money" { stop; }
+keep;

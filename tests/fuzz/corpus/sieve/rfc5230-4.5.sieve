@@ -1,0 +1,3 @@
+require "vacation";
+vacation :days 7 :from "hemingway@example.com" :subject "Gone fishing"
+  :handle "ran-away" "Gone fishing";

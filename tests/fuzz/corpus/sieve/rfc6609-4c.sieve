@@ -1,0 +1,7 @@
+require ["variables", "include"];
+global ["test", "test_mailbox"];
+
+if header :contains "Subject" "${test}"
+{
+    set "test_mailbox" "spam-${test}";
+}

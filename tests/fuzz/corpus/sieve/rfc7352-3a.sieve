@@ -1,0 +1,4 @@
+require "duplicate";
+if duplicate {
+  discard;
+}

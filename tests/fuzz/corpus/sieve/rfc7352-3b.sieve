@@ -1,0 +1,4 @@
+require "duplicate";
+if duplicate :header "message-id" {
+  discard;
+}
