@@ -18,6 +18,9 @@
 #include "mime/mime.h"
 #include "store/store.h"
 
+/* Headers beyond this are malformed or hostile: not worth caching. */
+#define FTS_CACHED_HEADER_READ_MAX (1024 * 1024)
+
 /* Messages indexed per transaction while catching up: the write lock is
  * held for a bounded time, deliveries wait at most that long. */
 #define FTS_BATCH 100
@@ -134,13 +137,37 @@ static void fts_collect_free(struct fts_collect *c)
 	free(c->texts);
 }
 
+/* The root header's cached fields (mime_cached_fields) go with the tree. A
+ * header too large or unreadable is simply not cached: readers fall back
+ * to the file. */
+static void fts_cache_header(int fd, struct mime_part *root)
+{
+	if (root->header_size == 0 || root->header_size > FTS_CACHED_HEADER_READ_MAX)
+		return;
+	char *header = xmalloc((size_t)root->header_size);
+	size_t got = 0;
+	while (got < root->header_size) {
+		ssize_t n = pread(fd, header + got, (size_t)root->header_size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got == root->header_size)
+		mime_part_cache_header(root, header, got);
+	free(header);
+}
+
 /* The parsed tree goes into the store's cache too, so that the first
  * FETCH BODYSTRUCTURE does not read the file again. */
-static int fts_cache_structure(struct store *store, const char *mailbox, uint32_t uid,
-                               const struct mime_part *root, const char **error_r)
+static int fts_cache_structure(struct store *store, const char *mailbox, uint32_t uid, int fd,
+                               struct mime_part *root, const char **error_r)
 {
 	struct buf blob = BUF_INIT(0);
 	int ret = 0;
+	if (root != NULL)
+		fts_cache_header(fd, root);
 	if (root != NULL && mime_part_serialize(root, &blob) == 0)
 		ret = store_msg_cache_set(store, mailbox, uid, blob.data, blob.len, error_r);
 	buf_free(&blob);
@@ -159,9 +186,9 @@ int fts_index_message(struct store *store, const char *mailbox, uint32_t uid, co
 	struct mime_part *root = mime_parser_finish(&parser);
 	if (ret == 0)
 		ret = fts_message_texts(fd, root, fts_collect_cb, &c, error_r);
-	close(fd);
 	if (ret == 0)
-		ret = fts_cache_structure(store, mailbox, uid, root, error_r);
+		ret = fts_cache_structure(store, mailbox, uid, fd, root, error_r);
+	close(fd);
 	mime_part_free(&root);
 	if (ret == 0)
 		ret = store_fts_put(store, mailbox, uid, FTS_VERSION, c.texts, c.count, error_r);

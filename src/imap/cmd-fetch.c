@@ -152,16 +152,26 @@ static int imap_fetch_parse(struct imap_fetch *f, const struct imap_arg *arg)
 	return 0;
 }
 
+static bool imap_fetch_item_cached(const struct imap_fetch_item *item)
+{
+	return item->kind == IMAP_FETCH_SECTION && item->section.path_len == 0 &&
+	       item->section.kind == MIME_SECTION_HEADER_FIELDS &&
+	       mime_fields_cached(item->section.fields, item->section.field_count);
+}
+
 /* What the items need from each message. */
 static void imap_fetch_needs(struct imap_fetch *f)
 {
 	for (unsigned int i = 0; i < f->item_count; i++) {
-		const struct imap_fetch_item *item = &f->items[i];
+		struct imap_fetch_item *item = &f->items[i];
 		bool whole = item->kind == IMAP_FETCH_SECTION && item->section.path_len == 0 &&
 		             item->section.kind == MIME_SECTION_ALL;
 		if (item->kind >= IMAP_FETCH_ENVELOPE && !whole)
 			f->need_parts = true;
-		if (item->kind >= IMAP_FETCH_SECTION)
+		item->cached_fields = imap_fetch_item_cached(item);
+		if (item->cached_fields)
+			f->need_cached_header = true;
+		else if (item->kind >= IMAP_FETCH_SECTION)
 			f->need_file = true;
 		if (item->kind >= IMAP_FETCH_SECTION && !item->peek)
 			f->sets_seen = true;

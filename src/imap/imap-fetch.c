@@ -135,7 +135,10 @@ static int imap_fetch_filtered(struct imap_fetch *f, const struct imap_fetch_ite
 {
 	struct buf raw = BUF_INIT(0), filtered = BUF_INIT(0);
 	const char *error;
-	if (imap_read_range(f->fd, range->offset, range->size, &raw, &error) < 0) {
+	const struct mime_part *part = range->part;
+	if (item->cached_fields && part->cached_header != NULL) {
+		buf_append(&raw, part->cached_header, part->cached_header_len);
+	} else if (imap_read_range(f->fd, range->offset, range->size, &raw, &error) < 0) {
 		buf_free(&raw);
 		return -1;
 	}
@@ -396,9 +399,10 @@ static int imap_fetch_open(struct imap_session *sess, struct imap_fetch *f,
 		*root_r = imap_message_parts(sess, msg, &err, &error);
 	if (f->need_parts && *root_r == NULL)
 		goto fail;
-	if (f->need_file)
+	bool need_file = f->need_file || (f->need_cached_header && (*root_r)->cached_header == NULL);
+	if (need_file)
 		f->fd = store_msg_open(sess->store, sess->mbox->name, msg->uid, &err, &error);
-	if (f->need_file && f->fd < 0)
+	if (need_file && f->fd < 0)
 		goto fail;
 	return 1;
 fail:

@@ -34,6 +34,10 @@ struct imap_fetch_item {
 	struct mime_section section;
 	bool has_partial;
 	uint64_t partial_offset, partial_length;
+	/* HEADER.FIELDS of the message's own header, of fields the index
+	 * keeps (mime_cached_fields): answered without the file when the
+	 * tree carries them */
+	bool cached_fields;
 };
 
 enum imap_piece_mode {
@@ -58,6 +62,7 @@ struct imap_fetch {
 	unsigned int item_count;
 	bool need_parts; /* some item needs the MIME tree */
 	bool need_file;  /* some item reads the message */
+	bool need_cached_header; /* items that read the file only without cached lines */
 	bool sets_seen;  /* a non-PEEK body item */
 	bool has_flags;  /* FLAGS requested */
 	bool has_uid;    /* UID requested (or UID FETCH) */

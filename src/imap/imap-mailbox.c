@@ -259,6 +259,69 @@ static void imap_sync_new(struct imap_session *sess, struct store_msg *cur, size
 	imap_untagged(sess, "%zu EXISTS", mbox->count);
 }
 
+/* The view's messages among the vanished UID ranges: gone (reported now,
+ * ascending indexes) or, when expunges may not be reported yet, counted. */
+static size_t imap_sync_vanished(struct imap_session *sess, const struct store_uid_range *ranges,
+                                 size_t range_count, bool allow_expunge)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	size_t *gone = NULL, n = 0, deferred = 0;
+	for (size_t r = 0; r < range_count; r++) {
+		for (size_t i = imap_mailbox_lower_bound(mbox, ranges[r].first);
+		     i < mbox->count && mbox->msgs[i].uid <= ranges[r].last; i++) {
+			if (!allow_expunge) {
+				deferred++;
+				continue;
+			}
+			gone = xreallocarray(gone, n + 1, sizeof(*gone));
+			gone[n++] = i;
+		}
+	}
+	imap_mailbox_expunged(sess, gone, n);
+	free(gone);
+	return deferred;
+}
+
+/* Catching up from synced_modseq: only the rows that changed since, and
+ * the UIDs expunged since. 1 done, 0 when the store cannot say exactly
+ * what vanished (the caller lists the whole mailbox), -1 on error. */
+static int imap_mailbox_sync_since(struct imap_session *sess, bool allow_expunge,
+                                   uint64_t *highestmodseq_r, size_t *deferred_r,
+                                   const char **error_r)
+{
+	struct imap_mailbox *mbox = sess->mbox;
+	struct store_msg *changed = NULL;
+	struct store_uid_range *vanished = NULL;
+	size_t changed_count = 0, vanished_count = 0;
+	bool exact = false;
+	enum store_error err;
+	if (store_msg_list_since(sess->store, mbox->name, mbox->synced_modseq, &changed,
+	                         &changed_count, &vanished, &vanished_count, &exact,
+	                         highestmodseq_r, &err, error_r) < 0)
+		return -1;
+	if (!exact) {
+		store_msg_list_free(&changed, changed_count);
+		free(vanished);
+		return 0;
+	}
+	bool keywords = false;
+	for (size_t j = 0; j < changed_count && !keywords; j++)
+		keywords = changed[j].keywords[0] != '\0';
+	/* FLAGS first: the FETCH replies below may name new keywords */
+	if (keywords)
+		imap_mailbox_keywords_sync(sess);
+	for (size_t j = changed_count; j-- > 0;) {
+		ssize_t i = imap_mailbox_find_uid(mbox, changed[j].uid);
+		if (i >= 0)
+			imap_sync_flags(sess, &mbox->msgs[i], &changed[j], (size_t)i);
+	}
+	*deferred_r = imap_sync_vanished(sess, vanished, vanished_count, allow_expunge);
+	imap_sync_new(sess, changed, changed_count);
+	store_msg_list_free(&changed, changed_count);
+	free(vanished);
+	return 1;
+}
+
 void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge)
 {
 	struct store_msg *cur = NULL;
@@ -273,6 +336,21 @@ void imap_mailbox_sync(struct imap_session *sess, bool allow_expunge)
 		st.highestmodseq = 0;
 	if (st.highestmodseq != 0 && st.highestmodseq == sess->mbox->synced_modseq)
 		return;
+	if (st.highestmodseq != 0 && sess->mbox->synced_modseq != 0) {
+		uint64_t highest = 0;
+		size_t deferred = 0;
+		int ret = imap_mailbox_sync_since(sess, allow_expunge, &highest, &deferred, &error);
+		if (ret > 0) {
+			sess->mbox->synced_modseq = deferred > 0 ? 0 : highest;
+			return;
+		}
+		if (ret < 0) {
+			log_warn("imap session=%s user=%s event=sync_failed mailbox=\"%s\" "
+			         "error=\"%s\"",
+			         conn_id(sess->conn), imap_user(sess), sess->mbox->name, error);
+			return;
+		}
+	}
 	if (store_msg_list(sess->store, sess->mbox->name, &cur, &cur_count, &err, &error) < 0) {
 		log_warn("imap session=%s user=%s event=sync_failed mailbox=\"%s\" error=\"%s\"",
 		         conn_id(sess->conn), imap_user(sess), sess->mbox->name, error);
@@ -424,10 +502,9 @@ void imap_parts_prefetch(struct imap_session *sess, const size_t *idx, size_t co
 	b->uidvalidity = mbox->uidvalidity;
 }
 
-/* 1 and the blob (moved out of the batch) when the batch has uid, 0 when
- * the batch covers uid and it has no blob, -1 when the batch does not know. */
-static int imap_blob_batch_take(struct imap_session *sess, uint32_t uid, void **data_r,
-                                size_t *size_r)
+/* The batch's slot for uid: 1 with its index, 0 when the batch covers uid
+ * and has no blob for it, -1 when the batch does not know. */
+static int imap_blob_batch_find(struct imap_session *sess, uint32_t uid, size_t *slot_r)
 {
 	struct imap_blob_batch *b = &sess->blobs;
 	if (b->mailbox == NULL || b->uidvalidity != sess->mbox->uidvalidity ||
@@ -443,9 +520,22 @@ static int imap_blob_batch_take(struct imap_session *sess, uint32_t uid, void **
 	}
 	if (lo == b->count || b->uids[lo] != uid || b->data[lo] == NULL)
 		return 0;
-	*data_r = b->data[lo];
-	*size_r = b->size[lo];
-	b->data[lo] = NULL;
+	*slot_r = lo;
+	return 1;
+}
+
+/* 1 and the blob (moved out of the batch) when the batch has uid, 0 when
+ * the batch covers uid and it has no blob, -1 when the batch does not know. */
+static int imap_blob_batch_take(struct imap_session *sess, uint32_t uid, void **data_r,
+                                size_t *size_r)
+{
+	size_t slot;
+	int ret = imap_blob_batch_find(sess, uid, &slot);
+	if (ret <= 0)
+		return ret;
+	*data_r = sess->blobs.data[slot];
+	*size_r = sess->blobs.size[slot];
+	sess->blobs.data[slot] = NULL;
 	return 1;
 }
 
@@ -489,6 +579,38 @@ static struct mime_part *imap_parts_from_index(struct imap_session *sess, uint32
 		log_warn("imap session=%s user=%s event=cache_invalid uid=%u error=\"%s\"",
 		         conn_id(sess->conn), imap_user(sess), uid, error);
 	return root;
+}
+
+static struct imap_part_cache_entry *imap_cache_find(struct imap_session *sess, uint32_t uid)
+{
+	for (size_t i = 0; i < IMAP_PART_CACHE; i++) {
+		struct imap_part_cache_entry *e = &sess->cache[i];
+		if (e->root != NULL && e->uid == uid && e->uidvalidity == sess->mbox->uidvalidity &&
+		    strcmp(e->mailbox, sess->mbox->name) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+int imap_message_cached_header(struct imap_session *sess, const struct store_msg *msg,
+                               struct buf *out)
+{
+	const struct imap_part_cache_entry *e = imap_cache_find(sess, msg->uid);
+	if (e != NULL) {
+		if (e->root->cached_header == NULL)
+			return 0;
+		buf_append(out, e->root->cached_header, e->root->cached_header_len);
+		return 1;
+	}
+	size_t slot;
+	const char *header;
+	size_t len;
+	if (imap_blob_batch_find(sess, msg->uid, &slot) <= 0 ||
+	    mime_blob_cached_header(sess->blobs.data[slot], sess->blobs.size[slot], &header,
+	                            &len) < 0)
+		return 0;
+	buf_append(out, header, len);
+	return 1;
 }
 
 static struct imap_part_cache_entry *imap_cache_lookup(struct imap_session *sess, uint32_t uid)

@@ -255,6 +255,12 @@ int imap_flag_classify(const char *name, unsigned int *flags, const char **keywo
 const struct mime_part *imap_message_parts(struct imap_session *sess, const struct store_msg *msg,
                                            enum store_error *err_r, const char **error_r);
 void imap_part_cache_clear(struct imap_session *sess);
+/* The header lines the index keeps for a message (mime_cached_fields),
+ * from a tree already at hand or straight from a prefetched blob without
+ * building the tree; appended to out. 1 when found, 0 when not (then the
+ * caller reads the file). */
+int imap_message_cached_header(struct imap_session *sess, const struct store_msg *msg,
+                               struct buf *out);
 /* Reads the index's structure blobs of view messages idx[0..count)
  * (ascending) in one query, for imap_message_parts to take. */
 void imap_parts_prefetch(struct imap_session *sess, const size_t *idx, size_t count);

@@ -98,6 +98,8 @@ struct imap_search_msg {
 	struct buf header;
 	bool header_loaded;
 	bool failed;
+	struct buf cached; /* the index's header lines, when cached_state is 1 */
+	int cached_state;  /* 0 not looked for, 1 found, -1 none */
 };
 
 /* ---- keys that take no argument or one ---- */
@@ -549,6 +551,17 @@ static time_t imap_day_of(time_t t)
 	return t - (t % 86400 + 86400) % 86400;
 }
 
+static const struct mime_part *imap_search_root(struct imap_search_msg *m)
+{
+	const char *error;
+	enum store_error err;
+	if (m->root == NULL && !m->failed) {
+		m->root = imap_message_parts(m->sess, m->msg, &err, &error);
+		m->failed = m->root == NULL;
+	}
+	return m->root;
+}
+
 static const char *imap_search_header(struct imap_search_msg *m)
 {
 	const char *error;
@@ -557,8 +570,7 @@ static const char *imap_search_header(struct imap_search_msg *m)
 		return m->failed ? NULL : buf_str(&m->header);
 	m->header_loaded = true;
 	buf_init(&m->header, 0);
-	m->root = imap_message_parts(m->sess, m->msg, &err, &error);
-	if (m->root == NULL)
+	if (imap_search_root(m) == NULL)
 		m->failed = true;
 	else if (m->fd < 0)
 		m->fd = store_msg_open(m->sess->store, m->sess->mbox->name, m->msg->uid, &err,
@@ -580,12 +592,28 @@ static bool imap_contains_folded(const char *haystack, const char *needle)
 	return found;
 }
 
+/* The header lines a key on field reads: the lines the index keeps when
+ * field is among them (no file opened), else the whole header. */
+static const char *imap_search_fields(struct imap_search_msg *m, const char *field, size_t *len_r)
+{
+	if (mime_field_cached(field) && m->cached_state == 0)
+		m->cached_state = imap_message_cached_header(m->sess, m->msg, &m->cached) > 0 ? 1 : -1;
+	if (mime_field_cached(field) && m->cached_state > 0) {
+		*len_r = m->cached.len;
+		return buf_str(&m->cached);
+	}
+	const char *header = imap_search_header(m);
+	*len_r = m->header.len;
+	return header;
+}
+
 static bool imap_match_header(struct imap_search_msg *m, const struct imap_key *key)
 {
-	const char *header = imap_search_header(m);
+	size_t len;
+	const char *header = imap_search_fields(m, key->field, &len);
 	if (header == NULL)
 		return false;
-	char *raw = mime_header_get(header, m->header.len, key->field);
+	char *raw = mime_header_get(header, len, key->field);
 	if (raw == NULL)
 		return false;
 	char *decoded = mime_header_decode(raw, strlen(raw));
@@ -597,11 +625,12 @@ static bool imap_match_header(struct imap_search_msg *m, const struct imap_key *
 
 static bool imap_match_sent(struct imap_search_msg *m, const struct imap_key *key)
 {
-	const char *header = imap_search_header(m);
+	size_t len;
+	const char *header = imap_search_fields(m, "Date", &len);
 	time_t day;
 	if (header == NULL)
 		return false;
-	char *raw = mime_header_get(header, m->header.len, "Date");
+	char *raw = mime_header_get(header, len, "Date");
 	int ret = raw != NULL ? imap_rfc5322_date(raw, &day) : -1;
 	free(raw);
 	if (ret < 0)
@@ -844,13 +873,21 @@ static void imap_search_prefetch(struct imap_session *sess, const struct imap_se
 
 int imap_search_match(struct imap_session *sess, struct imap_search *search, size_t idx)
 {
-	struct imap_search_msg m = {sess,        search, idx,  &sess->mbox->msgs[idx], -1, NULL,
-	                            BUF_INIT(0), false,  false};
+	struct imap_search_msg m = {
+	        .sess = sess,
+	        .search = search,
+	        .idx = idx,
+	        .msg = &sess->mbox->msgs[idx],
+	        .fd = -1,
+	        .header = BUF_INIT(0),
+	        .cached = BUF_INIT(0),
+	};
 	imap_search_prefetch(sess, search, idx);
 	bool match = imap_key_match(&m, search->root);
 	if (m.fd >= 0)
 		close(m.fd);
 	buf_free(&m.header);
+	buf_free(&m.cached);
 	return match ? 1 : 0;
 }
 

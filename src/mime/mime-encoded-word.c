@@ -140,10 +140,7 @@ char *mime_header_decode(const char *value, size_t len)
 		/* text before the word; dropped when blank between two words */
 		if (!(after_word && ew_is_blank(value + plain, i - plain))) {
 			ew_flush_pending(&ctx);
-			for (size_t k = plain; k < i; k++) {
-				if (value[k] != '\r' && value[k] != '\n')
-					(void)buf_append_char(&ctx.raw, value[k]);
-			}
+			mime_append_unfolded(&ctx.raw, value + plain, i - plain);
 			ew_flush_raw(&ctx);
 		}
 		ew_word_decode(&ctx, &w);
@@ -152,10 +149,7 @@ char *mime_header_decode(const char *value, size_t len)
 		after_word = true;
 	}
 	ew_flush_pending(&ctx);
-	for (size_t k = plain; k < len; k++) {
-		if (value[k] != '\r' && value[k] != '\n')
-			(void)buf_append_char(&ctx.raw, value[k]);
-	}
+	mime_append_unfolded(&ctx.raw, value + plain, len - plain);
 	while (ctx.raw.len > 0 && (ctx.raw.data[ctx.raw.len - 1] == ' ' ||
 				   ctx.raw.data[ctx.raw.len - 1] == '\t'))
 		ctx.raw.data[--ctx.raw.len] = '\0';

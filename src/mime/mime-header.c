@@ -51,16 +51,27 @@ bool mime_header_next(struct mime_header_iter *iter, const char **name_r, size_t
 	return false;
 }
 
+void mime_append_unfolded(struct buf *out, const char *s, size_t len)
+{
+	while (len > 0) {
+		size_t span = 0;
+		while (span < len && s[span] != '\r' && s[span] != '\n')
+			span++;
+		(void)buf_append(out, s, span);
+		while (span < len && (s[span] == '\r' || s[span] == '\n'))
+			span++;
+		s += span;
+		len -= span;
+	}
+}
+
 char *mime_unfold(const char *value, size_t len)
 {
 	struct buf out = BUF_INIT(0);
 	size_t i = 0;
 	while (i < len && (hdr_is_wsp(value[i]) || value[i] == '\r' || value[i] == '\n'))
 		i++;
-	for (; i < len; i++) {
-		if (value[i] != '\r' && value[i] != '\n')
-			(void)buf_append_char(&out, value[i]);
-	}
+	mime_append_unfolded(&out, value + i, len - i);
 	while (out.len > 0 && hdr_is_wsp(out.data[out.len - 1]))
 		out.data[--out.len] = '\0';
 	return buf_steal(&out);

@@ -58,6 +58,7 @@ static void mime_part_free_one(struct mime_part *part)
 	free(part->disposition);
 	mime_params_free(part->disp_params, part->disp_param_count);
 	mime_envelope_free(&part->envelope);
+	free(part->cached_header);
 	free(part);
 }
 

@@ -51,6 +51,8 @@ bool mime_header_next(struct mime_header_iter *iter, const char **name_r, size_t
 		      const char **value_r, size_t *value_len_r);
 /* Value with CR and LF removed and leading/trailing whitespace trimmed. */
 char *mime_unfold(const char *value, size_t len);
+/* Appends s without its CR and LF bytes. */
+void mime_append_unfolded(struct buf *out, const char *s, size_t len);
 /* Fills the Content-* fields (and the envelope when want_envelope). */
 void mime_part_parse_header(struct mime_part *part, const char *header, size_t len,
 			    bool want_envelope);

@@ -1,9 +1,11 @@
 /* The part tree in a compact binary form for the index cache:
- *   "YMT" version(1) part
+ *   "YMT" version(2) cached-header part
  *   part = varint flags, varint children, 8 varint sizes/offsets,
  *          9 strings, params, disposition params, envelope flag [10 strings],
  *          children parts
  *   string = varint (length + 1), 0 for NULL; no NUL bytes inside
+ *   cached-header = varint (length + 1), 0 for none, then the bytes (any)
+ * Version 1 (no cached header) is still read.
  * The reader trusts nothing (the index is a file on disk): every number,
  * length, range and count is checked, and the tree must be one the parser
  * could have produced. */
@@ -14,7 +16,9 @@
 #include "mime/mime-private.h"
 
 #define SERIAL_MAGIC "YMT"
-#define SERIAL_VERSION 1
+#define SERIAL_VERSION 2
+#define SERIAL_VERSION_NO_HEADER 1
+#define SERIAL_MAX_CACHED_HEADER (64 * 1024)
 #define SERIAL_MAX_DEPTH 256
 #define SERIAL_MAX_PARTS 100000
 #define SERIAL_KNOWN_FLAGS (MIME_PART_MULTIPART | MIME_PART_MESSAGE | MIME_PART_HEADER_TRUNCATED)
@@ -93,6 +97,13 @@ int mime_part_serialize(const struct mime_part *root, struct buf *out)
 	size_t start = out->len;
 	int ret = buf_append(out, SERIAL_MAGIC, 3);
 	ret |= buf_append_char(out, SERIAL_VERSION);
+	/* first, so that mime_blob_cached_header finds it without the tree */
+	if (root->cached_header == NULL) {
+		ret |= ser_varint(out, 0);
+	} else {
+		ret |= ser_varint(out, (uint64_t)root->cached_header_len + 1);
+		ret |= buf_append(out, root->cached_header, root->cached_header_len);
+	}
 	ret |= ser_part(out, root, 0);
 	if (ret < 0) {
 		out->len = start; /* nothing half-written */
@@ -275,14 +286,59 @@ static struct mime_part *de_part(struct deser *d, struct mime_part *parent, unsi
 	return part;
 }
 
+/* The header bytes before the tree (version 2): where they are. */
+static bool de_cached_header(struct deser *d, const unsigned char **data_r, size_t *len_r)
+{
+	uint64_t len;
+	*data_r = NULL;
+	*len_r = 0;
+	if (!de_varint(d, &len))
+		return false;
+	if (len == 0)
+		return true;
+	len--;
+	if (len > (uint64_t)(d->end - d->p) || len > SERIAL_MAX_CACHED_HEADER)
+		return de_fail(d, "bad cached header length");
+	*data_r = d->p;
+	*len_r = (size_t)len;
+	d->p += len;
+	return true;
+}
+
+static bool de_start(struct deser *d, size_t len, bool *with_header_r)
+{
+	if (len < 4 || memcmp(d->p, SERIAL_MAGIC, 3) != 0 ||
+	    (d->p[3] != SERIAL_VERSION && d->p[3] != SERIAL_VERSION_NO_HEADER))
+		return de_fail(d, "not a serialized part tree of this version");
+	*with_header_r = d->p[3] == SERIAL_VERSION;
+	d->p += 4;
+	return true;
+}
+
+int mime_blob_cached_header(const void *data, size_t len, const char **header_r,
+                            size_t *header_len_r)
+{
+	struct deser d = {data, (const unsigned char *)data + len, 0, NULL};
+	const unsigned char *header;
+	bool with_header;
+	if (!de_start(&d, len, &with_header) || !with_header ||
+	    !de_cached_header(&d, &header, header_len_r) || header == NULL)
+		return -1;
+	*header_r = (const char *)header;
+	return 0;
+}
+
 struct mime_part *mime_part_deserialize(const void *data, size_t len, const char **error_r)
 {
 	struct deser d = {data, (const unsigned char *)data + len, 0, NULL};
-	if (len < 4 || memcmp(data, SERIAL_MAGIC, 3) != 0 || d.p[3] != SERIAL_VERSION) {
-		*error_r = "not a serialized part tree of this version";
+	const unsigned char *header = NULL;
+	size_t header_len = 0;
+	bool with_header;
+	if (!de_start(&d, len, &with_header) ||
+	    (with_header && !de_cached_header(&d, &header, &header_len))) {
+		*error_r = d.error;
 		return NULL;
 	}
-	d.p += 4;
 	/* parts are linked into the tree as they are read, so on failure
 	 * freeing the root frees everything */
 	struct mime_part *root = mime_part_new(NULL);
@@ -290,6 +346,8 @@ struct mime_part *mime_part_deserialize(const void *data, size_t len, const char
 	struct mime_part *tree = de_part(&d, root, 0);
 	if (tree != NULL && tree->header_offset != 0)
 		de_fail(&d, "root does not start at 0");
+	if (tree != NULL && header != NULL && header_len > tree->header_size + 2)
+		de_fail(&d, "cached header longer than the header");
 	if (tree != NULL && d.error == NULL && d.p != d.end)
 		de_fail(&d, "trailing bytes");
 	if (tree == NULL || d.error != NULL) {
@@ -300,5 +358,11 @@ struct mime_part *mime_part_deserialize(const void *data, size_t len, const char
 	root->children = NULL;
 	tree->parent = NULL;
 	mime_part_free(&root);
+	if (header != NULL) {
+		tree->cached_header = xmalloc(header_len + 1);
+		memcpy(tree->cached_header, header, header_len);
+		tree->cached_header[header_len] = '\0';
+		tree->cached_header_len = header_len;
+	}
 	return tree;
 }

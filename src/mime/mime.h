@@ -83,6 +83,11 @@ struct mime_part {
 	unsigned int disp_param_count;
 	/* the root and every embedded message (child of a MESSAGE part) */
 	struct mime_envelope *envelope;
+	/* Root only, when the tree carries it (mime_part_cache_header): the
+	 * lines of the root header's fields named in mime_cached_fields, exact
+	 * bytes in their order, ending with the blank line; NULL otherwise. */
+	char *cached_header;
+	size_t cached_header_len;
 };
 
 void mime_part_free(struct mime_part **root);
@@ -116,8 +121,26 @@ struct mime_part *mime_parse(const void *data, size_t len, const struct mime_lim
 
 /* ---- serialization (for the index cache) ------------------------------- */
 
+/* The header fields the index keeps with the tree, so that what mail
+ * clients list (HEADER.FIELDS of these) and SEARCH FROM/SUBJECT/... need no
+ * message file. NULL-terminated. */
+extern char *const mime_cached_fields[];
+/* True when name (case-insensitive) is one of mime_cached_fields; the
+ * second: when every name is. */
+bool mime_field_cached(const char *name);
+bool mime_fields_cached(char *const *fields, unsigned int count);
+/* Sets root->cached_header from the root's whole header block (header_size
+ * bytes at offset 0); left NULL when the filtered lines exceed 64 KiB. */
+void mime_part_cache_header(struct mime_part *root, const char *header, size_t len);
+
 /* Appends a compact, versioned binary form of the tree. -1 when out is full. */
 int mime_part_serialize(const struct mime_part *root, struct buf *out);
+/* The cached header lines of a serialized tree without building the tree:
+ * 0 with a pointer into data (not NUL-terminated), -1 when the blob has
+ * none or is not one of ours. The lines are checked against the tree only
+ * by mime_part_deserialize. */
+int mime_blob_cached_header(const void *data, size_t len, const char **header_r,
+                            size_t *header_len_r);
 /* Validates everything (offsets, sizes, nesting, counts, strings); returns
  * NULL with *error_r (a static string) on any inconsistency. */
 struct mime_part *mime_part_deserialize(const void *data, size_t len, const char **error_r);

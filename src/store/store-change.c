@@ -616,6 +616,38 @@ int store_changes_since(struct store *store, const char *mailbox, uint64_t modse
 	return ret;
 }
 
+int store_msg_list_since(struct store *store, const char *mailbox, uint64_t modseq,
+                         struct store_msg **changed_r, size_t *changed_count_r,
+                         struct store_uid_range **vanished_r, size_t *vanished_count_r,
+                         bool *exact_r, uint64_t *highestmodseq_r, enum store_error *err_r,
+                         const char **error_r)
+{
+	struct store_mailbox mbox, now;
+	if (store_mailbox_lookup(store, mailbox, true, &mbox, err_r, error_r) < 0)
+		return -1;
+	*err_r = STORE_ERR_TEMP;
+	int ret = store_db_exec(store->db, "BEGIN", error_r);
+	if (ret == 0 && store_mailbox_get(store, mbox.name, &now, error_r) <= 0) {
+		ret = -1;
+		*err_r = STORE_ERR_NOT_FOUND;
+		*error_r = "no such mailbox";
+	} else if (ret == 0) {
+		*highestmodseq_r = now.highestmodseq;
+		ret = store_msg_select(store, now.id, modseq, changed_r, changed_count_r, error_r);
+		if (ret == 0 && store_vanished_mbox(store, &now, modseq, vanished_r,
+		                                    vanished_count_r, exact_r, error_r) < 0) {
+			store_msg_list_free(changed_r, *changed_count_r);
+			ret = -1;
+		}
+	}
+	store_mailbox_clear(&now);
+	store_mailbox_clear(&mbox);
+	store_db_rollback(store->db);
+	if (ret == 0)
+		*err_r = STORE_OK;
+	return ret;
+}
+
 /* ---- cache blob ---- */
 
 int store_msg_cache_get(struct store *store, const char *mailbox, uint32_t uid, void **data_r,

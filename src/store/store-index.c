@@ -111,12 +111,19 @@ static const char store_schema_v4[] =
         " END;"
         "PRAGMA user_version = 4;";
 
+/* Version 4 -> 5: an IMAP session catches up with what changed since the
+ * MODSEQ it saw (store_msg_list_since) without reading every row. */
+static const char store_schema_v5[] =
+        "CREATE INDEX messages_modseq ON messages(mailbox_id, modseq);"
+        "PRAGMA user_version = 5;";
+
 /* Step i takes the schema from version i to the next one. */
 static const char *const store_schema_steps[STORE_SCHEMA_VERSION] = {
         store_schema,
         store_schema_v2,
         store_schema_v3,
         store_schema_v4,
+        store_schema_v5,
 };
 
 const char *store_db_error(sqlite3 *db, const char *what)

@@ -32,17 +32,27 @@ static void store_msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
 	"uid, size, vsize, internal_date, save_date, flags, modseq, keywords, base," \
 	" eol_missing, emailid"
 
-static int store_msg_select(struct store *store, int64_t mailbox_id, struct store_msg **msgs_r,
-                            size_t *count_r, const char **error_r)
+int store_msg_select(struct store *store, int64_t mailbox_id, uint64_t changedsince,
+                     struct store_msg **msgs_r, size_t *count_r, const char **error_r)
 {
+	/* two statements: the whole list walks the primary key in UID order,
+	 * the changes use the MODSEQ index */
 	sqlite3_stmt *stmt =
-	        store_db_prepare(store->db,
-	                         "SELECT " STORE_MSG_COLUMNS " FROM messages WHERE mailbox_id = ?"
-	                         " ORDER BY uid",
-	                         error_r);
+	        changedsince == 0
+	                ? store_db_prepare(store->db,
+	                                   "SELECT " STORE_MSG_COLUMNS
+	                                   " FROM messages WHERE mailbox_id = ? ORDER BY uid",
+	                                   error_r)
+	                : store_db_prepare(store->db,
+	                                   "SELECT " STORE_MSG_COLUMNS
+	                                   " FROM messages WHERE mailbox_id = ? AND modseq > ?"
+	                                   " ORDER BY uid",
+	                                   error_r);
 	if (stmt == NULL)
 		return -1;
 	sqlite3_bind_int64(stmt, 1, mailbox_id);
+	if (changedsince != 0)
+		sqlite3_bind_int64(stmt, 2, (sqlite3_int64)changedsince);
 	struct store_msg *msgs = NULL;
 	size_t count = 0, cap = 0;
 	int ret;
@@ -70,7 +80,7 @@ int store_msg_list(struct store *store, const char *mailbox, struct store_msg **
 	struct store_mailbox mbox;
 	if (store_mailbox_lookup(store, mailbox, true, &mbox, err_r, error_r) < 0)
 		return -1;
-	int ret = store_msg_select(store, mbox.id, msgs_r, count_r, error_r);
+	int ret = store_msg_select(store, mbox.id, 0, msgs_r, count_r, error_r);
 	store_mailbox_clear(&mbox);
 	if (ret < 0)
 		*err_r = STORE_ERR_TEMP;
@@ -306,6 +316,7 @@ int store_mailbox_begin(struct store *store, const char *name, struct store_mail
 			store_mailbox_clear(mbox_r);
 			ret = -1;
 		} else {
+			store_mailbox_check_in_step(mbox_r);
 			ret = 0;
 		}
 	}
@@ -320,6 +331,7 @@ int store_mailbox_end(struct store *store, struct store_mailbox *mbox, int ret,
 	const char *error2;
 	if (store_mailbox_set_counters(store->db, mbox->id, mbox->uidnext, mbox->highestmodseq,
 	                               &error2) < 0 ||
+	    store_mailbox_own_change(store, mbox, &error2) < 0 ||
 	    store_db_commit(store->db, &error2) < 0) {
 		store_db_rollback(store->db);
 		if (ret == 0)

@@ -16,7 +16,7 @@
 #define STORE_POP3_LOCK_FILE ".yubin-pop3.lock"
 #define STORE_REBUILD_LOCK_FILE ".yubin-rebuild.lock"
 #define STORE_NOTIFY_FILE ".yubin-notify" /* NOTIFY_FILE_NAME of src/notify */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 #define STORE_BASE_MAX 70
 #define STORE_HOST_MAX 32
 #define STORE_TMP_MAX_AGE (36 * 3600)
@@ -36,8 +36,12 @@ struct store_mailbox {
 	uint32_t uidvalidity;
 	uint32_t uidnext;
 	uint64_t highestmodseq;
+	/* recorded folder mtimes: > 0 settled, < 0 fresh (negated), 0 unknown */
 	int64_t new_mtime_ns;
 	int64_t cur_mtime_ns;
+	/* under the write lock: nothing changed the folders since the index
+	 * last listed them (store_mailbox_check_in_step) */
+	bool in_step;
 };
 
 /* The contents of a folder's yubin-state file. */
@@ -149,6 +153,17 @@ int store_mailbox_lookup(struct store *store, const char *name, bool sync,
                          const char **error_r);
 
 /* store-msg.c */
+/* Under the write lock, before changing a folder: notes whether the index
+ * is in step with it. After the change (same lock), records the folders'
+ * new mtimes when it was, so the change is not taken for someone else's
+ * and the folder is not listed again at every sync (store-sync.c). */
+void store_mailbox_check_in_step(struct store_mailbox *mbox);
+/* The messages of a mailbox (changedsince 0) or those with MODSEQ above
+ * changedsince, ascending UID (store-msg.c). */
+int store_msg_select(struct store *store, int64_t mailbox_id, uint64_t changedsince,
+                     struct store_msg **msgs_r, size_t *count_r, const char **error_r);
+int store_mailbox_own_change(struct store *store, const struct store_mailbox *mbox,
+                             const char **error_r);
 int store_mailbox_begin(struct store *store, const char *name, struct store_mailbox *mbox_r,
                         const char **error_r);
 int store_mailbox_end(struct store *store, struct store_mailbox *mbox, int ret,

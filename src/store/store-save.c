@@ -289,6 +289,7 @@ static int store_save_locked(struct store_save *save, uint32_t *uid_r, enum stor
 			*error_r = "mailbox vanished";
 		return -1;
 	}
+	store_mailbox_check_in_step(&mbox);
 	int over = store_quota_check(store, save->size, error_r);
 	struct store_fname fn = {
 	        .base = save->base,
@@ -309,7 +310,8 @@ static int store_save_locked(struct store_save *save, uint32_t *uid_r, enum stor
 		*error_r = "mailbox UID space exhausted";
 	else if (over == 0 && store_save_rename(save, &fn, rel, error_r) == 0) {
 		save->final_path = xasprintf("%s/%s", save->dir, rel);
-		if (store_save_rows(save, &mbox, &fn, rel, err_r, error_r) == 0) {
+		if (store_save_rows(save, &mbox, &fn, rel, err_r, error_r) == 0 &&
+		    store_mailbox_own_change(store, &mbox, error_r) == 0) {
 			*uid_r = fn.uid;
 			ret = 0;
 		}

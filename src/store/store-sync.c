@@ -50,20 +50,60 @@ static int store_sync_mtimes(const struct store_mailbox *mbox, int64_t *new_r, i
 	return 0;
 }
 
-static bool store_sync_needed(const struct store_mailbox *mbox, int64_t new_ns, int64_t cur_ns)
-{
-	return mbox->new_mtime_ns == 0 || mbox->cur_mtime_ns == 0 || mbox->new_mtime_ns != new_ns ||
-	       mbox->cur_mtime_ns != cur_ns;
-}
-
-static int64_t store_mtime_settled(int64_t mtime_ns)
+static bool store_mtime_is_settled(int64_t mtime_ns)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 	int64_t settle = mtime_ns % 1000000000 == 0 ? STORE_MTIME_SETTLE_COARSE_NS
 	                                            : STORE_MTIME_SETTLE_NS;
-	return now - mtime_ns < settle ? 0 : mtime_ns;
+	return now - mtime_ns >= settle;
+}
+
+/* What the index records for a folder mtime: the mtime once settled, its
+ * negation while it is fresh (a change in the same tick could still
+ * hide behind it), 0 for "unknown". */
+static int64_t store_mtime_record(int64_t mtime_ns)
+{
+	return store_mtime_is_settled(mtime_ns) ? mtime_ns : -mtime_ns;
+}
+
+/* A folder needs a listing when its mtime moved, and once more when a
+ * fresh recorded mtime has settled (to see a change that hid in its tick). */
+static bool store_mtime_stale(int64_t recorded, int64_t current)
+{
+	if (recorded > 0)
+		return recorded != current;
+	return recorded == 0 || -recorded != current || store_mtime_is_settled(current);
+}
+
+static bool store_sync_needed(const struct store_mailbox *mbox, int64_t new_ns, int64_t cur_ns)
+{
+	return store_mtime_stale(mbox->new_mtime_ns, new_ns) ||
+	       store_mtime_stale(mbox->cur_mtime_ns, cur_ns);
+}
+
+static bool store_mtime_same(int64_t recorded, int64_t current)
+{
+	return recorded != 0 && (recorded > 0 ? recorded : -recorded) == current;
+}
+
+void store_mailbox_check_in_step(struct store_mailbox *mbox)
+{
+	int64_t new_ns, cur_ns;
+	mbox->in_step = store_sync_mtimes(mbox, &new_ns, &cur_ns) == 0 &&
+	                store_mtime_same(mbox->new_mtime_ns, new_ns) &&
+	                store_mtime_same(mbox->cur_mtime_ns, cur_ns);
+}
+
+int store_mailbox_own_change(struct store *store, const struct store_mailbox *mbox,
+                             const char **error_r)
+{
+	int64_t new_ns, cur_ns;
+	if (!mbox->in_step || store_sync_mtimes(mbox, &new_ns, &cur_ns) < 0)
+		return 0;
+	return store_mailbox_set_mtimes(store->db, mbox->id, store_mtime_record(new_ns),
+	                                store_mtime_record(cur_ns), error_r);
 }
 
 static int store_sync_row_cmp(const void *a, const void *b)
@@ -317,8 +357,8 @@ static int store_sync_locked(struct store *store, struct store_mailbox *mbox, in
 			                                 mbox->highestmodseq, error_r);
 	}
 	if (ret == 0)
-		ret = store_mailbox_set_mtimes(store->db, mbox->id, store_mtime_settled(new_ns),
-		                               store_mtime_settled(cur_ns), error_r);
+		ret = store_mailbox_set_mtimes(store->db, mbox->id, store_mtime_record(new_ns),
+		                               store_mtime_record(cur_ns), error_r);
 	return ret;
 }
 

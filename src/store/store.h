@@ -254,6 +254,16 @@ int store_changes_since(struct store *store, const char *mailbox, uint64_t modse
 			struct store_uid_range **vanished_r, size_t *vanished_count_r,
 			enum store_error *err_r, const char **error_r);
 
+/* What an IMAP session needs to catch up from modseq, from one snapshot:
+ * the whole rows of the messages with MODSEQ > modseq (changed or new,
+ * ascending UID), the UIDs expunged since (as store_vanished_since, with
+ * *exact_r), and the mailbox's HIGHESTMODSEQ at that moment. */
+int store_msg_list_since(struct store *store, const char *mailbox, uint64_t modseq,
+			 struct store_msg **changed_r, size_t *changed_count_r,
+			 struct store_uid_range **vanished_r, size_t *vanished_count_r,
+			 bool *exact_r, uint64_t *highestmodseq_r, enum store_error *err_r,
+			 const char **error_r);
+
 /* A flag and keyword change (IMAP STORE). mode +1 adds, -1 removes, 0
  * replaces; it applies to system flags when change_flags and to keywords
  * when change_keywords (so STORE FLAGS (\Seen foo) sets both). With

@@ -154,8 +154,59 @@ static void check_serialize(const char *name, const struct mime_part *root)
 			error != NULL ? error : "different tree");
 		CHECK(false);
 	}
+	if (copy != NULL && (root->cached_header == NULL) != (copy->cached_header == NULL)) {
+		fprintf(stderr, "%s: cached header lost in the round trip\n", name);
+		CHECK(false);
+	} else if (copy != NULL && root->cached_header != NULL &&
+	           (copy->cached_header_len != root->cached_header_len ||
+	            memcmp(copy->cached_header, root->cached_header, root->cached_header_len) != 0)) {
+		fprintf(stderr, "%s: cached header differs after the round trip\n", name);
+		CHECK(false);
+	}
 	mime_part_free(&copy);
 	buf_free(&ser);
+}
+
+/* Line ends aside (FETCH sends CRLF either way), filtering the cached
+ * lines must give what filtering the whole header gives. */
+static void normalize_crlf(struct buf *b)
+{
+	size_t w = 0;
+	for (size_t r = 0; r < b->len; r++) {
+		if (b->data[r] == '\r' && r + 1 < b->len && b->data[r + 1] == '\n')
+			continue;
+		b->data[w++] = b->data[r];
+	}
+	b->len = w;
+}
+
+static void check_cached_header(const char *name, struct mime_part *root, const char *data)
+{
+	static char *const lists[][6] = {
+	        {"From", "To", "Cc", "Subject", "Date", "Message-ID"},
+	        {"subject", NULL},
+	        {"REFERENCES", "In-Reply-To", "Content-Type", "X-Priority", "List-Id", "Bcc"},
+	};
+	static const unsigned int counts[] = {6, 1, 6};
+	mime_part_cache_header(root, data, root->header_size);
+	if (root->cached_header == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		CHECK(mime_fields_cached(lists[i], counts[i]));
+		struct buf full = BUF_INIT(0), cached = BUF_INIT(0);
+		mime_header_filter(data, root->header_size, lists[i], counts[i], false, &full);
+		mime_header_filter(root->cached_header, root->cached_header_len, lists[i],
+		                   counts[i], false, &cached);
+		normalize_crlf(&full);
+		normalize_crlf(&cached);
+		if (full.len != cached.len || memcmp(full.data, cached.data, full.len) != 0) {
+			fprintf(stderr, "%s: HEADER.FIELDS from the cached lines differs (list %zu)\n",
+			        name, i);
+			CHECK(false);
+		}
+		buf_free(&full);
+		buf_free(&cached);
+	}
 }
 
 static void check_text(const char *name, const struct mime_part *root, const char *data,
@@ -179,6 +230,8 @@ static void check_bytewise(const char *name, const struct mime_part *root, const
 	for (size_t i = 0; i < len; i++)
 		mime_parser_feed(p, data + i, 1);
 	struct mime_part *bytewise = mime_parser_finish(&p);
+	if (root->cached_header != NULL)
+		mime_part_cache_header(bytewise, data, bytewise->header_size);
 	if (!same_tree(root, bytewise)) {
 		fprintf(stderr, "%s: byte-at-a-time parse differs\n", name);
 		CHECK(false);
@@ -192,6 +245,7 @@ static void check_message(const char *name, const char *data, size_t len)
 	struct mime_part *root = mime_parse(data, len, NULL);
 	CHECK(root != NULL && root->header_size + root->body_size == len);
 	check_output(name, root);
+	check_cached_header(name, root, data);
 	check_serialize(name, root);
 	check_text(name, root, data, len);
 	if (messages++ % BYTEWISE_EVERY == 0 && len <= BYTEWISE_MAX_SIZE)

@@ -188,6 +188,50 @@ static char *serialize(const struct mime_part *root)
 	return buf_steal(&out); /* contains NULs: compare with the length */
 }
 
+/* The header lines kept with the tree: filtered, carried through the
+ * blob; a version 1 blob (none) still reads; a bad length is refused. */
+static void test_cached_header_blob(void)
+{
+	static const char msg[] = "Received: x\r\nFrom: a@b\r\nX-Spam: 1\r\n"
+	                          "Subject: hi\r\n there\r\n\r\nbody\r\n";
+	struct mime_part *root = mime_parse(msg, strlen(msg), NULL);
+	mime_part_cache_header(root, msg, root->header_size);
+	CHECK_STR(root->cached_header, "From: a@b\r\nSubject: hi\r\n there\r\n\r\n");
+	struct buf out = BUF_INIT(0);
+	CHECK_INT(mime_part_serialize(root, &out), 0);
+	const char *error = NULL;
+	struct mime_part *copy = mime_part_deserialize(out.data, out.len, &error);
+	CHECK(copy != NULL && copy->cached_header != NULL &&
+	      copy->cached_header_len == root->cached_header_len);
+	mime_part_free(&copy);
+	const char *hdr;
+	size_t hdr_len;
+	CHECK_INT(mime_blob_cached_header(out.data, out.len, &hdr, &hdr_len), 0);
+	CHECK(hdr_len == root->cached_header_len &&
+	      memcmp(hdr, root->cached_header, hdr_len) == 0);
+	/* the length varint follows the version byte */
+	out.data[4] = 0x7f;
+	CHECK(mime_part_deserialize(out.data, out.len, &error) == NULL);
+	CHECK_INT(mime_blob_cached_header(out.data, out.len, &hdr, &hdr_len), -1);
+	buf_free(&out);
+	mime_part_free(&root);
+	root = mime_parse(msg, strlen(msg), NULL);
+	CHECK_INT(mime_part_serialize(root, &out), 0);
+	out.data[3] = 1; /* version 1 had no cached lines */
+	copy = mime_part_deserialize(out.data, 4, &error);
+	CHECK(copy == NULL);
+	memmove(out.data + 4, out.data + 5, out.len - 5);
+	copy = mime_part_deserialize(out.data, out.len - 1, &error);
+	CHECK(copy != NULL && copy->cached_header == NULL);
+	CHECK_INT(mime_blob_cached_header(out.data, out.len - 1, &hdr, &hdr_len), -1);
+	mime_part_free(&copy);
+	buf_free(&out);
+	mime_part_free(&root);
+	char *fields[] = {"subject", "FROM"}, *other[] = {"Subject", "Received"};
+	CHECK(mime_fields_cached(fields, 2));
+	CHECK(!mime_fields_cached(other, 2));
+}
+
 static bool same_tree(const struct mime_part *a, const struct mime_part *b)
 {
 	struct buf x = BUF_INIT(0), y = BUF_INIT(0);
@@ -392,9 +436,10 @@ static void test_serialize(void)
 	mime_part_free(&root);
 	root = mime_parse("", 0, NULL);
 	char *ser = serialize(root);
-	CHECK(memcmp(ser, "YMT\x01", 4) == 0);
+	CHECK(memcmp(ser, "YMT\x02", 4) == 0);
 	free(ser);
 	mime_part_free(&root);
+	test_cached_header_blob();
 }
 
 static const struct {

@@ -713,6 +713,47 @@ static void test_changes(void)
 	free(root);
 }
 
+/* What an IMAP session reads to catch up: whole rows of what changed or
+ * arrived since a MODSEQ, and what vanished, from one snapshot. */
+static void test_list_since(void)
+{
+	char *root = new_account();
+	struct store *store = open_store(root);
+	enum store_error err;
+	const char *error;
+	uint32_t a = save(store, "INBOX", "Subject: a\n\na\n", 0);
+	uint32_t b = save(store, "INBOX", "Subject: b\n\nb\n", 0);
+	uint32_t c = save(store, "INBOX", "Subject: c\n\nc\n", 0);
+	uint64_t m0 = status(store, "INBOX", &err).highestmodseq;
+	CHECK_INT(store_flags_update(store, "INBOX", &a, 1, 1, STORE_FLAG_SEEN, &error), 0);
+	CHECK_INT(store_expunge(store, "INBOX", &b, 1, &error), 0);
+	uint32_t d = save(store, "INBOX", "Subject: d\n\nd\n", STORE_FLAG_FLAGGED);
+	struct store_msg *rows;
+	struct store_uid_range *v;
+	size_t nrows, nv;
+	bool exact = false;
+	uint64_t highest = 0;
+	CHECK_INT(store_msg_list_since(store, "INBOX", m0, &rows, &nrows, &v, &nv, &exact,
+	                               &highest, &err, &error),
+	          0);
+	CHECK(exact && highest == status(store, "INBOX", &err).highestmodseq);
+	CHECK(nrows == 2 && rows[0].uid == a && rows[1].uid == d);
+	CHECK(nrows == 2 && rows[0].flags == STORE_FLAG_SEEN &&
+	      rows[1].flags == STORE_FLAG_FLAGGED && rows[1].size > 0 && rows[1].emailid[0] == 'E');
+	CHECK(nv == 1 && v[0].first == b && v[0].last == b);
+	store_msg_list_free(&rows, nrows);
+	free(v);
+	CHECK_INT(store_msg_list_since(store, "INBOX", highest, &rows, &nrows, &v, &nv, &exact,
+	                               &highest, &err, &error),
+	          0);
+	CHECK_INT(nrows + nv, 0);
+	CHECK(c > b);
+	store_msg_list_free(&rows, nrows);
+	free(v);
+	store_close(&store);
+	free(root);
+}
+
 static void test_unchangedsince(void)
 {
 	char *root = new_account();
@@ -872,6 +913,7 @@ static void downgrade(const char *root)
 	CHECK_INT(sqlite3_exec(db,
 	                       "DROP TRIGGER messages_fts_gone; DROP TABLE fts_text;"
 	                       "DROP TABLE fts_docs; DROP TABLE fts_msgs; DROP INDEX messages_emailid;"
+	                       "DROP INDEX messages_modseq;"
 	                       "DROP TRIGGER messages_expunged; DROP TABLE subscriptions;"
 	                       "DROP TABLE expunged; DROP TABLE mailbox_keywords;"
 	                       "DROP TABLE msg_cache; DROP TABLE journal; DROP TABLE journal_msgs;"
@@ -983,6 +1025,7 @@ int main(void)
 	test_copy_move();
 	test_changes();
 	test_unchangedsince();
+	test_list_since();
 	test_keywords();
 	test_objectid_cache();
 	test_migration();
