@@ -105,13 +105,14 @@ static enum deliver_status deliver_report(enum deliver_status worst,
 	return worst;
 }
 
-static int deliver_run(struct cli *cli, int fd, int argc, char **argv)
+static int deliver_run(struct cli *cli, int fd, const char *from, int argc, char **argv)
 {
 	size_t count = (size_t)argc;
 	struct deliver_result *results = xcalloc(count, sizeof(*results));
-
-	enum deliver_status worst = deliver_message(cli->config, cli->dir, fd,
-	                                            (const char *const *)argv, count, results);
+	/* "<>" (as an MTA writes the null sender) is the empty reverse path */
+	struct deliver_envelope env = {.from = from != NULL && strcmp(from, "<>") == 0 ? "" : from};
+	enum deliver_status worst = deliver_message_env(cli->config, cli->dir, fd, &env,
+	                                                (const char *const *)argv, count, results);
 	worst = deliver_report(worst, results, count);
 	deliver_results_free(results, count);
 	free(results);
@@ -120,7 +121,12 @@ static int deliver_run(struct cli *cli, int fd, int argc, char **argv)
 
 static int cmd_deliver(struct cli *cli, int argc, char **argv)
 {
-	int ret = cli_args(cli, &argc, argv, NULL, 0, -1);
+	const char *from = NULL;
+	const struct cli_option options[] = {
+	        {"from", &from, NULL},
+	        {NULL, NULL, NULL},
+	};
+	int ret = cli_args(cli, &argc, argv, options, 0, -1);
 	if (ret != 0)
 		return ret;
 	if (argc == 0)
@@ -133,7 +139,7 @@ static int cmd_deliver(struct cli *cli, int argc, char **argv)
 		return EX_TEMPFAIL;
 	ret = deliver_copy_stdin(fd, cli->config->mail.max_message_size);
 	if (ret == 0)
-		ret = deliver_run(cli, fd, argc, argv);
+		ret = deliver_run(cli, fd, from, argc, argv);
 	close(fd);
 	return ret;
 }
@@ -142,12 +148,17 @@ const struct cli_command cli_cmd_deliver = {
         .name = "deliver",
         .run = cmd_deliver,
         .summary = "Deliver a message from standard input (for an MTA)",
-        .usage = "usage: yubin [-c FILE] deliver [--] ADDRESS...\n",
+        .usage = "usage: yubin [-c FILE] deliver [--from SENDER] [--] ADDRESS...\n",
         .help = "Reads one message from standard input and delivers it to each ADDRESS\n"
                 "(an account or an alias of a hosted domain) through the same pipeline\n"
                 "as mail from the network. The message is stored exactly as given.\n"
                 "Meant for Postfix (pipe(8)), fetchmail (--mda) and procmail; use \"--\"\n"
                 "before addresses that could start with '-'.\n"
+                "\n"
+                "--from SENDER gives the envelope sender (\"<>\" or \"\" for a bounce):\n"
+                "Sieve's envelope test, vacation replies and redirects use it. Without\n"
+                "it, a Return-Path field of the message is taken, else none is known\n"
+                "(then no vacation reply is sent and redirects go with the null sender).\n"
                 "\n"
                 "One line per failed recipient goes to standard error, e.g.\n"
                 "  yubin: nobody@example.ac.jp: unknown user\n"
@@ -168,5 +179,6 @@ const struct cli_command cli_cmd_deliver = {
                 "  yubin -c /srv/mail/yubin.conf deliver alice@example.ac.jp < message.eml\n"
                 "  # Postfix master.cf:\n"
                 "  yubin unix - n n - - pipe flags=DRhu user=yubin\n"
-                "    argv=/usr/bin/yubin -c /srv/mail/yubin.conf deliver -- ${recipient}\n",
+                "    argv=/usr/bin/yubin -c /srv/mail/yubin.conf deliver --from ${sender}\n"
+                "    -- ${recipient}\n",
 };

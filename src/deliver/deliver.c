@@ -63,6 +63,29 @@ int deliver_exit_code(enum deliver_status status)
 	return deliver_exit_codes[status];
 }
 
+/* digits: 1 to 3 of them, then stop */
+static const char *deliver_code_digits(const char *p)
+{
+	size_t n = 0;
+	while (n < 3 && p[n] >= '0' && p[n] <= '9')
+		n++;
+	return n > 0 ? p + n : NULL;
+}
+
+bool deliver_reason_code(const char *reason, char *code, const char **text_r)
+{
+	if (reason == NULL || (reason[0] != '4' && reason[0] != '5') || reason[1] != '.')
+		return false;
+	const char *p = deliver_code_digits(reason + 2);
+	if (p == NULL || *p != '.' || (p = deliver_code_digits(p + 1)) == NULL || *p != ' ')
+		return false;
+	size_t len = (size_t)(p - reason);
+	memcpy(code, reason, len);
+	code[len] = '\0';
+	*text_r = p + 1;
+	return true;
+}
+
 static enum deliver_status deliver_worst(enum deliver_status a, enum deliver_status b)
 {
 	return deliver_rank[b] > deliver_rank[a] ? b : a;
@@ -119,7 +142,7 @@ static enum deliver_status deliver_routed(struct deliver_ctx *ctx, const char *a
 	static char loop_reason[400];
 	if (deliver_routing_loop(ctx->fd, account)) {
 		log_info("deliver to=%s status=loop", account);
-		snprintf(loop_reason, sizeof(loop_reason), "mail forwarding loop for %s (5.4.6)",
+		snprintf(loop_reason, sizeof(loop_reason), "5.4.6 mail forwarding loop for %s",
 		         account);
 		*reason_r = loop_reason;
 		return DELIVER_PERMFAIL;

@@ -50,6 +50,11 @@ enum deliver_status deliver_message_env(const struct yubin_config *config, struc
 					struct deliver_result *results);
 /* sysexits(3) code for a status: 0, 67, 75, 77. */
 int deliver_exit_code(enum deliver_status status);
+/* A reason may start with an RFC 3463 enhanced status code ("5.7.1 text":
+ * a Sieve reject, "5.4.6 ..." a forwarding loop): then the code is copied
+ * to code (room for 12 bytes), *text_r points after it, and it returns
+ * true. The SMTP reply or the bounce carries that code. */
+bool deliver_reason_code(const char *reason, char *code, const char **text_r);
 
 /* How deliver sends the mail it makes (redirects, vacation replies,
  * rejections, forwarded copies): through the outbound queue, which lives in

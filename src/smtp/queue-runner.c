@@ -111,11 +111,23 @@ static void outcome_from_deliver(struct runner_outcome *o, const struct deliver_
 		[DELIVER_TEMPFAIL] = { RUNNER_TEMPFAIL, "4.2.0", "451 4.2.0" },
 		[DELIVER_PERMFAIL] = { RUNNER_PERMFAIL, "5.2.0", "552 5.2.0" },
 	};
-	char *diag = res->reason != NULL && res->status != DELIVER_OK &&
-				     res->status != DELIVER_UNKNOWN_USER
-			     ? xasprintf("%s %s", map[res->status].text, res->reason)
-			     : xstrdup(map[res->status].text);
-	outcome_set(o, map[res->status].result, map[res->status].status, diag, NULL);
+	char code[12];
+	const char *text;
+	const char *status = map[res->status].status;
+	char *diag;
+	/* a reason with its own code of the right class ("5.7.1 rejected by
+	 * the recipient's filter") names the failure exactly */
+	if (res->status != DELIVER_OK && deliver_reason_code(res->reason, code, &text) &&
+	    code[0] == status[0]) {
+		diag = xasprintf("%s %s %s", status[0] == '5' ? "550" : "451", code, text);
+		status = code;
+	} else if (res->reason != NULL && res->status != DELIVER_OK &&
+	           res->status != DELIVER_UNKNOWN_USER) {
+		diag = xasprintf("%s %s", map[res->status].text, res->reason);
+	} else {
+		diag = xstrdup(map[res->status].text);
+	}
+	outcome_set(o, map[res->status].result, status, diag, NULL);
 	o->local = true;
 	free(diag);
 }

@@ -157,20 +157,21 @@ struct smtp_outcome {
 	char perm_text[300];
 };
 
-/* A refusal by the recipient's Sieve script comes with its enhanced code
- * ("5.7.1 reason"): RFC 5429 2.1.1 asks for 550 5.7.1 with the script's
- * text. One line of printable ASCII. NULL for other reasons. */
+/* A refusal that comes with its enhanced code ("5.7.1 reason" from a
+ * Sieve reject: RFC 5429 2.1.1 asks for 550 5.7.1 with the script's text;
+ * "5.4.6 ..." a forwarding loop). One line of printable ASCII. NULL for
+ * other reasons. */
 static const char *smtp_refusal_reply(struct smtp_outcome *out, const char *reason)
 {
-	if (reason == NULL || strlen(reason) < 7 || reason[0] != '5' || reason[1] != '.' ||
-	    reason[5] != ' ')
+	char code[12];
+	const char *text;
+	if (!deliver_reason_code(reason, code, &text) || code[0] != '5')
 		return NULL;
-	size_t n = 0;
-	memcpy(out->perm_text, "550 ", 4);
-	n = 4;
-	for (const char *p = reason; *p != '\0' && n + 1 < sizeof(out->perm_text); p++)
-		out->perm_text[n++] = *p >= 0x20 && *p < 0x7f ? *p : ' ';
-	out->perm_text[n] = '\0';
+	int n = snprintf(out->perm_text, sizeof(out->perm_text), "550 %s ", code);
+	size_t len = n > 0 ? (size_t)n : 0;
+	for (const char *p = text; *p != '\0' && len + 1 < sizeof(out->perm_text); p++)
+		out->perm_text[len++] = *p >= 0x20 && *p < 0x7f ? *p : ' ';
+	out->perm_text[len] = '\0';
 	return out->perm_text;
 }
 

@@ -160,6 +160,8 @@ def test_forwarding_loop_ends_in_one_bounce(yubin):
     report = email.message_from_bytes(files[0].read_bytes(), policy=email.policy.compat32)
     assert report.get_content_type() == "multipart/report"
     assert b"forwarding loop" in files[0].read_bytes()
+    # the bounce names the failure with RFC 3463's code for a loop
+    assert b"Status: 5.4.6" in files[0].read_bytes()
     assert yubin.message_files(a) == [] and yubin.message_files(b) == []
     log = yubin.log_text()
     assert log.count("status=loop") == 1

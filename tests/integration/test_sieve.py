@@ -235,5 +235,5 @@ def test_smtp_reject_among_several_recipients_bounces_with_reason(yubin_factory)
         time.sleep(0.2)
     (bounce,) = srv.message_files(bob)
     text = bounce.read_bytes()
-    assert b"Closed for the holidays" in text and b"5.7.1" in text
+    assert b"Closed for the holidays" in text and b"Status: 5.7.1" in text
     assert srv.message_files(DEMO) == []

@@ -84,6 +84,20 @@ def test_not_answered(srv, sender, extra):
     assert len(srv.message_files(DEMO)) == 1
 
 
+def test_sender_given_on_the_command_line(srv):
+    """`yubin deliver --from` (what Postfix's pipe passes as ${sender})
+    wins over a Return-Path field; "<>" is the null sender."""
+    msg = message("mallory@remote.test")
+    r = srv.run("deliver", "--from", "bob@remote.test", DEMO, input=msg)
+    assert r.returncode == 0, r.stderr
+    (sender, rcpt, _), = replies(srv)
+    assert rcpt == "bob@remote.test"
+    r = srv.run("deliver", "--from", "<>", DEMO, input=message("carol@remote.test"))
+    assert r.returncode == 0, r.stderr
+    assert len(replies(srv)) == 1  # a bounce is never answered
+    assert len(srv.message_files(DEMO)) == 2
+
+
 def test_not_answered_when_not_addressed(srv):
     msg = message("alice@remote.test").replace(b"To: Demo <demo@example.test>",
                                                 b"To: list@remote.test")
