@@ -159,14 +159,16 @@ static char *quota_warn_message(const struct dir_account *a, unsigned int thresh
 	                 (long)getpid(), domain, a->address, threshold, usage, domain);
 }
 
-/* The notice goes in even when the box is nearly full: the quota is
- * lifted for this one small message. */
+/* The notice goes in even when the box is nearly full: the byte quota is
+ * lifted for this one small message. A message-count quota is exact and
+ * stays: at the count's last slot there is no room for a notice (the
+ * threshold is still remembered, so it is not tried again). */
 static int quota_warn_store(struct store *store, const struct dir_account *a, const char *text,
                             const char **error_r)
 {
 	enum store_error err;
 	uint32_t uid;
-	store_set_quota(store, 0, 0);
+	store_set_quota(store, 0, a->quota_messages);
 	struct store_save *save = store_save_begin(store, "INBOX", &err, error_r);
 	int ret = save != NULL ? 0 : -1;
 	if (ret == 0 && store_save_write(save, text, strlen(text)) < 0) {
