@@ -47,7 +47,7 @@ int buf_append_str(struct buf *buf, const char *s)
 	return buf_append(buf, s, strlen(s));
 }
 
-int buf_append_char(struct buf *buf, char c)
+int buf_append_char_grow(struct buf *buf, char c)
 {
 	return buf_append(buf, &c, 1);
 }

@@ -37,12 +37,17 @@ int mime_imap_append_string_len(struct buf *out, const char *s, size_t len)
 	}
 	if (buf_append_char(out, '"') < 0)
 		return -1;
+	/* runs without '"' or '\\' go in one piece */
+	size_t start = 0;
 	for (size_t i = 0; i < len; i++) {
-		if ((s[i] == '"' || s[i] == '\\') && buf_append_char(out, '\\') < 0)
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		if (buf_append(out, s + start, i - start) < 0 || buf_append_char(out, '\\') < 0)
 			return -1;
-		if (buf_append_char(out, s[i]) < 0)
-			return -1;
+		start = i;
 	}
+	if (buf_append(out, s + start, len - start) < 0)
+		return -1;
 	return buf_append_char(out, '"');
 }
 

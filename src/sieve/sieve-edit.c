@@ -83,6 +83,20 @@ static void append_value(struct buf *out, const char *value, const char *eol)
 	}
 }
 
+/* Length of the blank line that ends a header block: the whole block when
+ * it is only that line, else a line end right after another one; 0 when
+ * the block has none. */
+static size_t header_blank_line(const char *h, size_t len)
+{
+	if ((len == 1 && h[0] == '\n') || (len == 2 && h[0] == '\r' && h[1] == '\n'))
+		return len;
+	if (len >= 3 && h[len - 3] == '\n' && h[len - 2] == '\r' && h[len - 1] == '\n')
+		return 2;
+	if (len >= 2 && h[len - 2] == '\n' && h[len - 1] == '\n')
+		return 1;
+	return 0;
+}
+
 int sieve_cmd_addheader(struct sieve_run *run, const struct sieve_node *node)
 {
 	char *name = sieve_arg_string(run, &node->args[0]);
@@ -97,21 +111,27 @@ int sieve_cmd_addheader(struct sieve_run *run, const struct sieve_node *node)
 		ret = sieve_run_error(run, node->line, "addheader: invalid field name or value");
 		goto out;
 	}
-	/* the header ends with its blank line; :last inserts before it */
-	size_t blank = len >= 2 && h[len - 2] == '\r' ? 2 : len >= 1 && h[len - 1] == '\n' ? 1 : 0;
+	/* fields, then the blank line (possibly missing: a message that is all
+	 * header, or one cut short); :last inserts between them */
+	size_t blank = header_blank_line(h, len);
+	size_t fields = len - blank;
+	bool open_line = fields > 0 && h[fields - 1] != '\n';
 	bool last = sieve_node_tag(node, ":last") != NULL;
 	(void)buf_append_str(&b, "");
-	if (last)
-		(void)buf_append(&b, h, len - blank);
+	if (last) {
+		(void)buf_append(&b, h, fields);
+		if (open_line)
+			(void)buf_append_str(&b, eol);
+	}
 	(void)buf_printf(&b, "%s: ", name);
 	append_value(&b, value, eol);
 	(void)buf_append_str(&b, eol);
-	if (last)
-		ret = buf_append(&b, h + len - blank, blank);
-	else
-		ret = buf_append(&b, h, len);
-	if (blank == 0 && ret == 0)
-		ret = buf_append_str(&b, eol);
+	if (!last) {
+		(void)buf_append(&b, h, fields);
+		if (open_line)
+			(void)buf_append_str(&b, eol);
+	}
+	ret = blank > 0 ? buf_append(&b, h + fields, blank) : buf_append_str(&b, eol);
 	if (ret < 0)
 		ret = sieve_run_error(run, node->line, "addheader: header too large");
 	else
@@ -223,12 +243,14 @@ int sieve_cmd_deleteheader(struct sieve_run *run, const struct sieve_node *node)
 	const char *h = sieve_run_header(run, &len);
 	struct field_span *spans = find_fields(h, len, name, &count);
 	mark_fields(node, &m, h, spans, count);
+	/* the time budget ran out while matching: no edit */
+	bool expired = run->result->error != NULL;
 
 	struct buf b = BUF_INIT(0);
 	size_t pos = 0;
 	bool changed = false;
 	(void)buf_append_str(&b, "");
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count && !expired; i++) {
 		if (!spans[i].drop)
 			continue;
 		(void)buf_append(&b, h + pos, spans[i].start - pos);
@@ -242,5 +264,5 @@ int sieve_cmd_deleteheader(struct sieve_run *run, const struct sieve_node *node)
 	free(spans);
 	sieve_matcher_free(&m);
 	free(name);
-	return 0;
+	return expired ? -1 : 0;
 }

@@ -11,6 +11,11 @@
 #include "sieve/sieve-run.h"
 
 #define MAX_WILDCARDS 256
+/* A big value against a long key is quadratic work: a match checks the
+ * time budget every MATCH_STEPS character steps, sieve_match_values
+ * every MATCH_PAIRS value/key pairs. */
+#define MATCH_STEPS (1u << 16)
+#define MATCH_PAIRS 256
 
 /* Reads the character at s[*pos] (not at the NUL), advances *pos, returns
  * it folded the comparator's way. */
@@ -144,6 +149,23 @@ static const struct sieve_comparator comparators[] = {
         {"i;ascii-numeric", NULL},
 };
 
+/* ---- the time budget of one match ---- */
+
+struct match_budget {
+	const struct sieve_matcher *m;
+	size_t steps;
+};
+
+/* False once the budget is spent. */
+static bool budget_spend(struct match_budget *b, size_t steps)
+{
+	b->steps += steps;
+	if (b->steps < MATCH_STEPS || b->m->run == NULL)
+		return true;
+	b->steps = 0;
+	return sieve_run_check_time(b->m->run, b->m->line) == 0;
+}
+
 /* ---- :is, :contains, :value ---- */
 
 /* Compares the folded characters of a and b: <0, 0, >0. When prefix is
@@ -163,14 +185,15 @@ static int cmp_strings(sieve_cmp_next *next, const char *a, const char *b, bool 
 	}
 }
 
-static bool match_contains(sieve_cmp_next *next, const char *value, const char *key)
+static bool match_contains(sieve_cmp_next *next, const char *value, const char *key,
+                           struct match_budget *budget)
 {
-	size_t pos = 0;
+	size_t pos = 0, key_len = strlen(key) + 1;
 
 	for (;;) {
 		if (cmp_strings(next, value + pos, key, true) == 0)
 			return true;
-		if (value[pos] == '\0')
+		if (value[pos] == '\0' || !budget_spend(budget, key_len))
 			return false;
 		(void)next(value, &pos);
 	}
@@ -233,6 +256,7 @@ struct glob_state {
 	const char *v, *p;
 	size_t cap_start[MAX_WILDCARDS], cap_end[MAX_WILDCARDS];
 	size_t wild;
+	struct match_budget *budget;
 };
 
 /* One pattern step at *pi against the value at *vi: 1 matched (advanced),
@@ -271,6 +295,8 @@ static bool glob_match(struct glob_state *g)
 	for (;;) {
 		if (g->p[pi] == '\0' && g->v[vi] == '\0')
 			return true;
+		if (!budget_spend(g->budget, 1))
+			return false;
 		int r = g->p[pi] == '\0' ? 0 : glob_step(g, &pi, &vi);
 		if (r == 2) {
 			star_pi = ++pi;
@@ -305,11 +331,15 @@ static void glob_captures(const struct glob_state *g, struct sieve_strlist *capt
 bool sieve_match_one(const struct sieve_matcher *m, const char *value, const char *key,
                      struct sieve_strlist *captures)
 {
+	struct match_budget budget = {m, 0};
+
+	if (m->run != NULL && m->run->result->error != NULL)
+		return false; /* the budget ran out in an earlier match */
 	switch (m->type) {
 	case SIEVE_MATCH_IS:
 		return cmp_values(m->cmp, value, key) == 0;
 	case SIEVE_MATCH_CONTAINS:
-		return match_contains(m->cmp->next, value, key);
+		return match_contains(m->cmp->next, value, key, &budget);
 	case SIEVE_MATCH_VALUE:
 	case SIEVE_MATCH_COUNT:
 		return rel_holds(m->op, cmp_values(m->cmp, value, key));
@@ -318,6 +348,7 @@ bool sieve_match_one(const struct sieve_matcher *m, const char *value, const cha
 		g->next = m->cmp->next;
 		g->v = value;
 		g->p = key;
+		g->budget = &budget;
 		bool ok = glob_match(g);
 		if (ok && captures != NULL)
 			glob_captures(g, captures);
@@ -386,6 +417,8 @@ int sieve_matcher_init(struct sieve_run *run, const struct sieve_node *node,
                        const struct sieve_arg *keys_arg, struct sieve_matcher *m)
 {
 	memset(m, 0, sizeof(*m));
+	m->run = run;
+	m->line = node->line;
 	if (matcher_comparator(run, node, m) < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(match_tags) / sizeof(match_tags[0]); i++) {
@@ -427,6 +460,7 @@ int sieve_match_values(struct sieve_run *run, struct sieve_matcher *m,
 {
 	bool want_captures =
 	        m->type == SIEVE_MATCH_MATCHES && (run->extensions & SIEVE_EXT_VARIABLES) != 0;
+	size_t pairs = 0;
 
 	if (m->type == SIEVE_MATCH_COUNT)
 		return match_count(m, values);
@@ -434,9 +468,14 @@ int sieve_match_values(struct sieve_run *run, struct sieve_matcher *m,
 		for (size_t k = 0; k < m->keys.count; k++) {
 			struct sieve_strlist caps = {NULL, 0};
 
+			if (++pairs % MATCH_PAIRS == 0 && sieve_run_check_time(run, m->line) < 0)
+				return -1;
 			if (!sieve_match_one(m, values->items[v], m->keys.items[k],
-			                     want_captures ? &caps : NULL))
+			                     want_captures ? &caps : NULL)) {
+				if (run->result->error != NULL)
+					return -1;
 				continue;
+			}
 			if (want_captures)
 				sieve_vars_set_match(run, caps.items, caps.count);
 			sieve_strlist_free(&caps);

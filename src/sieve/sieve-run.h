@@ -109,6 +109,8 @@ struct sieve_matcher {
 	enum sieve_rel_op op;
 	const struct sieve_comparator *cmp;
 	struct sieve_strlist keys;
+	struct sieve_run *run; /* long matches check its time budget */
+	unsigned int line;     /* of the test, for that error */
 };
 
 /* From the node's :comparator and match-type tags; keys from keys_arg. */
@@ -116,10 +118,12 @@ int sieve_matcher_init(struct sieve_run *run, const struct sieve_node *node,
                        const struct sieve_arg *keys_arg, struct sieve_matcher *m);
 void sieve_matcher_free(struct sieve_matcher *m);
 /* Matches values against the keys (any value, any key; :count counts
- * values). Sets the match variables on a :matches success. 1/0. */
+ * values). Sets the match variables on a :matches success. 1/0, -1 when
+ * the time budget ran out. */
 int sieve_match_values(struct sieve_run *run, struct sieve_matcher *m,
                        const struct sieve_strlist *values);
-/* Comparing one value with one key; captures NULL when not wanted. */
+/* Comparing one value with one key; captures NULL when not wanted. False
+ * once the time budget is spent (the error is set then). */
 bool sieve_match_one(const struct sieve_matcher *m, const char *value, const char *key,
                      struct sieve_strlist *captures);
 /* RFC 5051 simple folding of one code point (see docs/sieve.md). */

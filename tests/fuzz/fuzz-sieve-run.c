@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/xmalloc.h"
 #include "sieve/sieve.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -77,7 +78,7 @@ static bool cb_duplicate_seen(void *context, const char *key, uint64_t seconds)
 }
 
 static struct sieve_script *compile_named(struct fuzz_ctx *ctx, const char *name,
-					  const char *source, size_t len, struct sieve_error *err)
+                                          const char *source, size_t len, struct sieve_error *err)
 {
 	struct sieve_script *script = sieve_compile(name, source, len, ctx->limits, err);
 
@@ -89,7 +90,7 @@ static struct sieve_script *compile_named(struct fuzz_ctx *ctx, const char *name
 /* "inc": a fixed script; "self": the fuzzed script again (nesting up to
  * the include depth); "bad": a compile error; anything else: absent. */
 static struct sieve_script *cb_include(void *context, bool global, const char *name,
-				       struct sieve_error *err)
+                                       struct sieve_error *err)
 {
 	struct fuzz_ctx *ctx = context;
 
@@ -166,7 +167,7 @@ static void check_action(const struct sieve_action *a)
 }
 
 static void check_result(const struct sieve_result *r, int ret, const struct sieve_message *msg,
-			 const struct sieve_limits *limits)
+                         const struct sieve_limits *limits)
 {
 	unsigned int redirects = 0;
 
@@ -192,10 +193,13 @@ static void check_result(const struct sieve_result *r, int ret, const struct sie
 }
 
 static void run_twice(const struct sieve_script *script, const struct sieve_message *msg,
-		      struct fuzz_ctx *ctx)
+                      struct fuzz_ctx *ctx)
 {
 	const struct sieve_callbacks callbacks = {
-	        ctx, cb_mailbox_exists, cb_duplicate_seen, cb_include,
+	        ctx,
+	        cb_mailbox_exists,
+	        cb_duplicate_seen,
+	        cb_include,
 	};
 	struct sieve_result result;
 
@@ -221,8 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	limits.max_run_ms = 50;
 	/* exact-size copies: a read past either end is an ASan report */
-	char *source = malloc(script_len > 0 ? script_len : 1);
-	char *message = malloc(msg_len > 0 ? msg_len : 1);
+	char *source = xmalloc(script_len > 0 ? script_len : 1);
+	char *message = xmalloc(msg_len > 0 ? msg_len : 1);
 	memcpy(source, data, script_len);
 	if (msg_len > 0)
 		memcpy(message, nul + 1, msg_len);

@@ -524,6 +524,41 @@ static void test_time_budget(void)
 	sieve_result_free(&r);
 }
 
+/* A big value against a long key is quadratic work: the budget holds
+ * inside one match too (found by fuzz-sieve-run: minutes for 1 MB). */
+static void test_time_budget_long_match(void)
+{
+	static const char *const tests[] = {
+	        "if header :contains \"subject\" \"%sb\" { discard; }",
+	        "if header :matches \"subject\" \"*%sb\" { discard; }",
+	        "require \"editheader\";\ndeleteheader :contains \"subject\" \"%sb\";",
+	};
+	struct sieve_limits limits = sieve_default_limits;
+	struct buf key = BUF_INIT(0), msg = BUF_INIT(0);
+
+	limits.max_run_ms = 20;
+	for (int i = 0; i < 4000; i++)
+		buf_append_char(&key, 'a');
+	buf_append_str(&msg, "Subject: ");
+	for (int i = 0; i < 100000; i++)
+		buf_append_char(&msg, 'a');
+	buf_append_str(&msg, "\r\n\r\nbody\r\n");
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		struct sieve_result r;
+		char *src = xasprintf(tests[i], key.data);
+
+		sieve_result_init(&r);
+		CHECK_INT(run_script(src, msg.data, &limits, &r), -1);
+		CHECK(r.error != NULL && strstr(r.error, "time budget") != NULL);
+		CHECK_INT(r.error_line, i == 2 ? 2 : 1);
+		CHECK(r.implicit_keep && r.edited_header == NULL);
+		sieve_result_free(&r);
+		free(src);
+	}
+	buf_free(&key);
+	buf_free(&msg);
+}
+
 static void test_max_actions(void)
 {
 	struct sieve_limits limits = sieve_default_limits;
@@ -581,6 +616,45 @@ static void test_editheader_stray_utf8(void)
 	const char *want = "X-Bad: =?UTF-8?B?tA==?=\r\n =?UTF-8?B?tLS0";
 	CHECK(r.edited_header != NULL && strncmp(r.edited_header, want, strlen(want)) == 0);
 	sieve_result_free(&r);
+}
+
+/* addheader on header blocks with and without their blank line: the new
+ * field is a line of its own and the block ends with one blank line. */
+static void test_addheader_header_shapes(void)
+{
+	static const struct {
+		const char *msg, *last, *first;
+	} shapes[] = {
+	        {"Subject: hi\r\n\r\nbody\r\n", "Subject: hi\r\nX-A: z\r\n\r\n",
+	         "X-A: z\r\nSubject: hi\r\n\r\n"},
+	        {"Subject: hi\r\n", "Subject: hi\r\nX-A: z\r\n\r\n",
+	         "X-A: z\r\nSubject: hi\r\n\r\n"},
+	        {"Subject: hi\n\nbody\n", "Subject: hi\nX-A: z\n\n", "X-A: z\nSubject: hi\n\n"},
+	        {"Subject: hi", "Subject: hi\nX-A: z\n\n", "X-A: z\nSubject: hi\n\n"},
+	};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		struct sieve_result r;
+		sieve_result_init(&r);
+		CHECK_INT(run_script("require \"editheader\"; addheader :last \"X-A\" \"z\";",
+		                     shapes[i].msg, NULL, &r),
+		          0);
+		if (r.edited_header == NULL || strcmp(r.edited_header, shapes[i].last) != 0) {
+			fprintf(stderr, "case %zu :last: %s\n", i,
+			        r.edited_header != NULL ? r.edited_header : "(none)");
+			CHECK(false);
+		}
+		sieve_result_free(&r);
+		sieve_result_init(&r);
+		CHECK_INT(run_script("require \"editheader\"; addheader \"X-A\" \"z\";",
+		                     shapes[i].msg, NULL, &r),
+		          0);
+		if (r.edited_header == NULL || strcmp(r.edited_header, shapes[i].first) != 0) {
+			fprintf(stderr, "case %zu first: %s\n", i,
+			        r.edited_header != NULL ? r.edited_header : "(none)");
+			CHECK(false);
+		}
+		sieve_result_free(&r);
+	}
 }
 
 /* Several scripts on one result: flags carry over, stop is reported. */
@@ -744,9 +818,11 @@ int main(void)
 	test_null_sender();
 	test_error_line();
 	test_time_budget();
+	test_time_budget_long_match();
 	test_max_actions();
 	test_editheader_output();
 	test_editheader_stray_utf8();
+	test_addheader_header_shapes();
 	test_two_scripts();
 	test_duplicate_records();
 	test_vacation_fields();

@@ -713,6 +713,45 @@ static void test_changes(void)
 	free(root);
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Own changes are recorded with the folder's new mtime (no listing after
+ * them), yet a file another program drops in afterwards, or before an own
+ * change, is still found. */
+static void test_own_changes_and_foreign_files(void)
+{
+	char *root = new_account();
+	struct store *store = open_store(root);
+	enum store_error err;
+	const char *error;
+	uint32_t a = save(store, "INBOX", "Subject: a\n\na\n", 0);
+	sleep_ms(150);
+	CHECK_INT(store_flags_update(store, "INBOX", &a, 1, 1, STORE_FLAG_SEEN, &error), 0);
+	CHECK_INT(count_of(store, "INBOX"), 1);
+	/* a later tick: another program's file appears */
+	sleep_ms(50);
+	make_files(root, 1);
+	CHECK_INT(count_of(store, "INBOX"), 2);
+	/* another program's file, then an own change before any sync */
+	sleep_ms(50);
+	char *path = xasprintf("%s/cur/77.M2P2Q2.other:2,", root);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0 && write(fd, "Subject: o\n\no\n", 15) == 15);
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	sleep_ms(50);
+	CHECK_INT(store_flags_update(store, "INBOX", &a, 1, 1, STORE_FLAG_FLAGGED, &error), 0);
+	CHECK_INT(count_of(store, "INBOX"), 3);
+	(void)err;
+	store_close(&store);
+	free(root);
+}
+
 /* What an IMAP session reads to catch up: whole rows of what changed or
  * arrived since a MODSEQ, and what vanished, from one snapshot. */
 static void test_list_since(void)
@@ -1026,6 +1065,7 @@ int main(void)
 	test_changes();
 	test_unchangedsince();
 	test_list_since();
+	test_own_changes_and_foreign_files();
 	test_keywords();
 	test_objectid_cache();
 	test_migration();
