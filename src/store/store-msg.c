@@ -35,8 +35,9 @@ static void store_msg_from_row(sqlite3_stmt *stmt, struct store_msg *msg)
 int store_msg_select(struct store *store, int64_t mailbox_id, uint64_t changedsince,
                      struct store_msg **msgs_r, size_t *count_r, const char **error_r)
 {
-	/* two statements: the whole list walks the primary key in UID order,
-	 * the changes use the MODSEQ index */
+	/* two statements: the whole list walks the primary key in UID order;
+	 * the changes since a MODSEQ a session saw are few, so the MODSEQ
+	 * index is named (the planner would walk the whole mailbox by UID) */
 	sqlite3_stmt *stmt =
 	        changedsince == 0
 	                ? store_db_prepare(store->db,
@@ -45,8 +46,8 @@ int store_msg_select(struct store *store, int64_t mailbox_id, uint64_t changedsi
 	                                   error_r)
 	                : store_db_prepare(store->db,
 	                                   "SELECT " STORE_MSG_COLUMNS
-	                                   " FROM messages WHERE mailbox_id = ? AND modseq > ?"
-	                                   " ORDER BY uid",
+	                                   " FROM messages INDEXED BY messages_modseq"
+	                                   " WHERE mailbox_id = ? AND modseq > ? ORDER BY uid",
 	                                   error_r);
 	if (stmt == NULL)
 		return -1;
