@@ -25,18 +25,6 @@ const char *deliver_address_domain(const char *address)
 	return at != NULL ? at + 1 : "";
 }
 
-size_t deliver_header_length(const char *data, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (i + 1 < len && data[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
-			return i + 3;
-	}
-	return len;
-}
 
 void deliver_mail_date_id(struct buf *out, const struct yubin_config *config, time_t now)
 {

@@ -153,8 +153,6 @@ void deliver_notice_script_failed(struct deliver_account_ctx *ctx, const char *s
 struct buf;
 void deliver_mail_date_id(struct buf *out, const struct yubin_config *config, time_t now);
 void deliver_mail_encode_word(struct buf *out, const char *text);
-/* The header block of a message (up to and with its blank line). */
-size_t deliver_header_length(const char *data, size_t len);
 /* The domain of an address ("" when none). */
 const char *deliver_address_domain(const char *address);
 

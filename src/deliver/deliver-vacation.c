@@ -148,7 +148,7 @@ static const char *vacation_refusal(struct deliver_account_ctx *ctx, struct vaca
 	if (is_mine(vc, sender))
 		return "own address";
 	struct header_iter it = {ctx->in->data,
-	                         ctx->in->data + deliver_header_length(ctx->in->data, ctx->in->size)};
+	                         ctx->in->data + mime_header_size(ctx->in->data, ctx->in->size)};
 	const char *name, *value;
 	size_t name_len, value_len;
 	while (vc->why_not == NULL && header_next(&it, &name, &name_len, &value, &value_len))
@@ -162,7 +162,7 @@ static const char *vacation_refusal(struct deliver_account_ctx *ctx, struct vaca
 
 static char *header_value(const struct deliver_input *in, const char *name)
 {
-	char *v = mime_header_get(in->data, deliver_header_length(in->data, in->size), name);
+	char *v = mime_header_get(in->data, mime_header_size(in->data, in->size), name);
 	if (v == NULL)
 		return NULL;
 	char *s = v;

@@ -249,7 +249,7 @@ static enum deliver_status deliver_fail_all(struct deliver_result *results, size
  * an MTA that adds one), when the caller did not give it. */
 static char *deliver_return_path(const char *data, size_t size)
 {
-	char *v = mime_header_get(data, deliver_header_length(data, size), "Return-Path");
+	char *v = mime_header_get(data, mime_header_size(data, size), "Return-Path");
 	if (v == NULL)
 		return NULL;
 	char *p = v + strspn(v, " \t<");

@@ -77,6 +77,19 @@ char *mime_unfold(const char *value, size_t len)
 	return buf_steal(&out);
 }
 
+size_t mime_header_size(const char *data, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] != '\n')
+			continue;
+		if (i + 1 < len && data[i + 1] == '\n')
+			return i + 2;
+		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
+			return i + 3;
+	}
+	return len;
+}
+
 char *mime_header_get(const char *header, size_t len, const char *name)
 {
 	struct mime_header_iter iter = {header, header + len};

@@ -184,6 +184,9 @@ void mime_address_free(struct mime_address **list);
 char *mime_header_decode(const char *value, size_t len);
 /* Every field of a header block as "Name: decoded value\n" (for search). */
 int mime_header_text(const char *header, size_t len, struct buf *out);
+/* Bytes of a message's header block, its blank line included; len when
+ * the message has no blank line (it is all header). */
+size_t mime_header_size(const char *data, size_t len);
 /* Finds the first field "name" in a header block; returns its raw value
  * (continuations included, CR/LF removed) malloc'd, or NULL. */
 char *mime_header_get(const char *header, size_t len, const char *name);

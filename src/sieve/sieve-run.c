@@ -7,6 +7,7 @@
 
 #include "lib/buf.h"
 #include "lib/xmalloc.h"
+#include "mime/mime.h"
 #include "sieve/sieve-run.h"
 
 int sieve_run_error(struct sieve_run *run, unsigned int line, const char *fmt, ...)
@@ -250,18 +251,6 @@ static int run_script(struct sieve_run *run, const struct sieve_script *script)
 
 /* ---- sieve_execute ---- */
 
-static size_t header_end(const char *data, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] != '\n')
-			continue;
-		if (i + 1 < len && data[i + 1] == '\n')
-			return i + 2;
-		if (i + 2 < len && data[i + 1] == '\r' && data[i + 2] == '\n')
-			return i + 3;
-	}
-	return len;
-}
 
 static char *flags_join(char *const *flags, size_t count)
 {
@@ -303,7 +292,7 @@ int sieve_execute(const struct sieve_script *script, const struct sieve_message 
 	run.result = result;
 	(void)clock_gettime(CLOCK_MONOTONIC, &run.start);
 	if (result->edited_header == NULL)
-		result->body_offset = header_end(msg->data, msg->len);
+		result->body_offset = mime_header_size(msg->data, msg->len);
 	run.flags = flags_join(result->keep_flags, result->keep_flag_count);
 	for (size_t i = 0; i < result->action_count; i++) {
 		if (result->actions[i].type == SIEVE_ACTION_VACATION)

@@ -584,11 +584,24 @@ int store_vanished_since(struct store *store, const char *mailbox, uint64_t mods
 	return ret;
 }
 
-/* One read transaction, so both lists describe the same moment. */
-int store_changes_since(struct store *store, const char *mailbox, uint64_t modseq,
-                        struct store_msg_flags **changed_r, size_t *changed_count_r,
-                        struct store_uid_range **vanished_r, size_t *vanished_count_r,
-                        enum store_error *err_r, const char **error_r)
+/* What changed since a MODSEQ, read in one transaction so that the
+ * changed rows and the vanished UIDs describe the same moment. select
+ * reads the changed rows (and frees them itself when it fails). */
+struct store_since {
+	uint64_t modseq;
+	int (*select)(struct store *store, const struct store_mailbox *now,
+		      struct store_since *since, const char **error_r);
+	void (*free_rows)(struct store_since *since);
+	struct store_uid_range **vanished_r;
+	size_t *vanished_count_r;
+	bool *exact_r;
+	void *rows;
+	size_t count;
+	uint64_t highestmodseq;
+};
+
+static int store_since_read(struct store *store, const char *mailbox, struct store_since *since,
+                            enum store_error *err_r, const char **error_r)
 {
 	struct store_mailbox mbox, now;
 	if (store_mailbox_lookup(store, mailbox, true, &mbox, err_r, error_r) < 0)
@@ -600,11 +613,12 @@ int store_changes_since(struct store *store, const char *mailbox, uint64_t modse
 		*err_r = STORE_ERR_NOT_FOUND;
 		*error_r = "no such mailbox";
 	} else if (ret == 0) {
-		ret = store_flags_select(store, now.id, modseq, changed_r, changed_count_r,
-		                         error_r);
-		if (ret == 0 && store_vanished_mbox(store, &now, modseq, vanished_r,
-		                                    vanished_count_r, NULL, error_r) < 0) {
-			store_msg_flags_free(changed_r, *changed_count_r);
+		since->highestmodseq = now.highestmodseq;
+		ret = since->select(store, &now, since, error_r);
+		if (ret == 0 && store_vanished_mbox(store, &now, since->modseq, since->vanished_r,
+		                                    since->vanished_count_r, since->exact_r,
+		                                    error_r) < 0) {
+			since->free_rows(since);
 			ret = -1;
 		}
 	}
@@ -616,35 +630,70 @@ int store_changes_since(struct store *store, const char *mailbox, uint64_t modse
 	return ret;
 }
 
+static int store_since_flags(struct store *store, const struct store_mailbox *now,
+                             struct store_since *since, const char **error_r)
+{
+	struct store_msg_flags *rows = NULL;
+	int ret = store_flags_select(store, now->id, since->modseq, &rows, &since->count, error_r);
+	since->rows = rows;
+	return ret;
+}
+
+static void store_since_flags_free(struct store_since *since)
+{
+	struct store_msg_flags *rows = since->rows;
+	store_msg_flags_free(&rows, since->count);
+	since->rows = NULL;
+}
+
+int store_changes_since(struct store *store, const char *mailbox, uint64_t modseq,
+                        struct store_msg_flags **changed_r, size_t *changed_count_r,
+                        struct store_uid_range **vanished_r, size_t *vanished_count_r,
+                        enum store_error *err_r, const char **error_r)
+{
+	struct store_since since = {.modseq = modseq,
+	                            .select = store_since_flags,
+	                            .free_rows = store_since_flags_free,
+	                            .vanished_r = vanished_r,
+	                            .vanished_count_r = vanished_count_r};
+	int ret = store_since_read(store, mailbox, &since, err_r, error_r);
+	*changed_r = since.rows;
+	*changed_count_r = since.count;
+	return ret;
+}
+
+static int store_since_msgs(struct store *store, const struct store_mailbox *now,
+                            struct store_since *since, const char **error_r)
+{
+	struct store_msg *rows = NULL;
+	int ret = store_msg_select(store, now->id, since->modseq, &rows, &since->count, error_r);
+	since->rows = rows;
+	return ret;
+}
+
+static void store_since_msgs_free(struct store_since *since)
+{
+	struct store_msg *rows = since->rows;
+	store_msg_list_free(&rows, since->count);
+	since->rows = NULL;
+}
+
 int store_msg_list_since(struct store *store, const char *mailbox, uint64_t modseq,
                          struct store_msg **changed_r, size_t *changed_count_r,
                          struct store_uid_range **vanished_r, size_t *vanished_count_r,
                          bool *exact_r, uint64_t *highestmodseq_r, enum store_error *err_r,
                          const char **error_r)
 {
-	struct store_mailbox mbox, now;
-	if (store_mailbox_lookup(store, mailbox, true, &mbox, err_r, error_r) < 0)
-		return -1;
-	*err_r = STORE_ERR_TEMP;
-	int ret = store_db_exec(store->db, "BEGIN", error_r);
-	if (ret == 0 && store_mailbox_get(store, mbox.name, &now, error_r) <= 0) {
-		ret = -1;
-		*err_r = STORE_ERR_NOT_FOUND;
-		*error_r = "no such mailbox";
-	} else if (ret == 0) {
-		*highestmodseq_r = now.highestmodseq;
-		ret = store_msg_select(store, now.id, modseq, changed_r, changed_count_r, error_r);
-		if (ret == 0 && store_vanished_mbox(store, &now, modseq, vanished_r,
-		                                    vanished_count_r, exact_r, error_r) < 0) {
-			store_msg_list_free(changed_r, *changed_count_r);
-			ret = -1;
-		}
-	}
-	store_mailbox_clear(&now);
-	store_mailbox_clear(&mbox);
-	store_db_rollback(store->db);
-	if (ret == 0)
-		*err_r = STORE_OK;
+	struct store_since since = {.modseq = modseq,
+	                            .select = store_since_msgs,
+	                            .free_rows = store_since_msgs_free,
+	                            .vanished_r = vanished_r,
+	                            .vanished_count_r = vanished_count_r,
+	                            .exact_r = exact_r};
+	int ret = store_since_read(store, mailbox, &since, err_r, error_r);
+	*changed_r = since.rows;
+	*changed_count_r = since.count;
+	*highestmodseq_r = since.highestmodseq;
 	return ret;
 }
 
