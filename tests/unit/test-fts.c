@@ -19,9 +19,9 @@
 #include "mime/mime.h"
 #include "store/store-private.h"
 #include "store/store.h"
+#include "corpus.h"
 #include "test.h"
 
-#define CORPUS_MAX_FILE (64 * 1024 * 1024)
 
 static char *tmp_root;
 static int account_seq;
@@ -226,77 +226,18 @@ static void drop(const char *root, const char *data, size_t len, unsigned int *n
 	free(path);
 }
 
-static void save_mbox(const char *root, const char *data, size_t len, unsigned int *n)
-{
-	size_t pos = 0;
-	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		if (nl == NULL)
-			return;
-		size_t start = (size_t)(nl - data) + 1, end = start;
-		for (;;) {
-			const char *next = memchr(data + end, '\n', len - end);
-			if (next == NULL) {
-				end = len;
-				break;
-			}
-			end = (size_t)(next - data) + 1;
-			if (len - end >= 5 && memcmp(data + end, "From ", 5) == 0)
-				break;
-		}
-		if (end > start)
-			drop(root, data + start, end - start, n);
-		pos = end;
-	}
-}
+struct corpus_load {
+	const char *root;
+	unsigned int n;
+};
 
-static char *read_file(const char *path, size_t *len_r)
+/* Every message of the corpus into INBOX (empty ones left out). */
+static void corpus_load_message(void *context, const char *name, const char *data, size_t len)
 {
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	struct buf b = BUF_INIT(CORPUS_MAX_FILE);
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-		if (buf_append(&b, chunk, n) < 0)
-			break;
-	}
-	fclose(f);
-	*len_r = b.len;
-	return buf_steal(&b);
-}
-
-/* Every message file and mbox of INDEX.tsv into INBOX; returns the count. */
-static unsigned int load_corpus(const char *root, const char *dir, FILE *index)
-{
-	char line[4096];
-	unsigned int n = 0;
-	while (fgets(line, sizeof(line), index) != NULL) {
-		char *tab1 = strchr(line, '\t');
-		if (tab1 == NULL || strncmp(line, "path\t", 5) == 0)
-			continue;
-		*tab1 = '\0';
-		char *tab2 = strchr(tab1 + 1, '\t');
-		char *kind = tab2 != NULL ? tab2 + 1 : "";
-		bool mbox = strncmp(kind, "mbox\t", 5) == 0;
-		if (!mbox && strncmp(kind, "message\t", 8) != 0)
-			continue;
-		char *path = xasprintf("%s/%s", dir, line);
-		size_t len;
-		char *data = read_file(path, &len);
-		free(path);
-		if (data == NULL || len == 0) {
-			free(data);
-			continue;
-		}
-		if (mbox)
-			save_mbox(root, data, len, &n);
-		else
-			drop(root, data, len, &n);
-		free(data);
-	}
-	return n;
+	struct corpus_load *load = context;
+	(void)name;
+	if (len > 0)
+		drop(load->root, data, len, &load->n);
 }
 
 /* Each message's texts, read the scan's way. */
@@ -454,20 +395,14 @@ static void compare_searches(struct store *store, struct store_msg *msgs, size_t
 
 static void test_corpus(void)
 {
-	const char *src = getenv("YUBIN_SOURCE_ROOT");
-	char *dir = xasprintf("%s/../shared/corpus", src != NULL ? src : ".");
-	char *index_path = xasprintf("%s/INDEX.tsv", dir);
-	FILE *index = fopen(index_path, "r");
-	free(index_path);
-	if (index == NULL) {
-		printf("corpus not found at %s: skipped\n", dir);
-		free(dir);
+	struct store *store = new_store();
+	struct corpus_load load = {store->root, 0};
+	struct corpus_count files;
+	if (corpus_each_message(corpus_load_message, &load, &files) < 0) {
+		store_close(&store);
 		return;
 	}
-	struct store *store = new_store();
-	unsigned int n = load_corpus(store->root, dir, index);
-	fclose(index);
-	free(dir);
+	unsigned int n = load.n;
 	CHECK(n > 1500);
 	const char *error;
 	enum store_error err;

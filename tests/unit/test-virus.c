@@ -20,11 +20,11 @@
 #include "lib/fdio.h"
 #include "lib/log.h"
 #include "mime/mime.h"
+#include "corpus.h"
 #include "test.h"
 
 #define EICAR "X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 #define PREFIX "[WARNING: VIRUS REMOVED] "
-#define CORPUS_MAX_FILE (64 * 1024 * 1024)
 
 static struct yubin_config config;
 static unsigned int corpus_messages, corpus_spliced;
@@ -282,78 +282,18 @@ static void check_message(const char *name, const char *data, size_t len)
 	mime_part_free(&root);
 }
 
-static void check_mbox(const char *name, const char *data, size_t len)
+static void corpus_message(void *context, const char *name, const char *data, size_t len)
 {
-	size_t pos = 0;
-	while (pos < len) {
-		const char *nl = memchr(data + pos, '\n', len - pos);
-		if (nl == NULL)
-			return;
-		size_t start = (size_t)(nl - data) + 1, end = start;
-		for (;;) {
-			const char *next = memchr(data + end, '\n', len - end);
-			if (next == NULL) {
-				end = len;
-				break;
-			}
-			end = (size_t)(next - data) + 1;
-			if (len - end >= 5 && memcmp(data + end, "From ", 5) == 0)
-				break;
-		}
-		size_t msg_end = end < len && end > start ? end - 1 : end;
-		check_message(name, data + start, msg_end - start);
-		pos = end;
-	}
-}
-
-static char *read_file(const char *path, size_t *len_r)
-{
-	FILE *f = fopen(path, "rb");
-	if (f == NULL)
-		return NULL;
-	struct buf b = BUF_INIT(CORPUS_MAX_FILE);
-	char chunk[65536];
-	size_t n;
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		if (buf_append(&b, chunk, n) < 0)
-			break;
-	fclose(f);
-	*len_r = b.len;
-	return buf_steal(&b);
+	(void)context;
+	check_message(name, data, len);
 }
 
 static void test_corpus(void)
 {
-	const char *src = getenv("YUBIN_SOURCE_ROOT");
-	char dir[4096], path[8192], line[4096];
-	snprintf(dir, sizeof(dir), "%s/../shared/corpus", src != NULL ? src : ".");
-	snprintf(path, sizeof(path), "%s/INDEX.tsv", dir);
-	FILE *index = fopen(path, "r");
-	if (index == NULL) {
-		printf("corpus not found at %s: skipped\n", dir);
+	struct corpus_count count;
+	if (corpus_each_message(corpus_message, NULL, &count) < 0)
 		return;
-	}
-	while (fgets(line, sizeof(line), index) != NULL) {
-		char *tab1 = strchr(line, '\t');
-		if (tab1 == NULL || strncmp(line, "path\t", 5) == 0)
-			continue;
-		*tab1 = '\0';
-		char *tab2 = strchr(tab1 + 1, '\t');
-		char *kind = tab2 != NULL ? tab2 + 1 : "";
-		bool mbox = strncmp(kind, "mbox\t", 5) == 0;
-		if (!mbox && strncmp(kind, "message\t", 8) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, line);
-		size_t len;
-		char *data = read_file(path, &len);
-		CHECK(data != NULL);
-		if (data != NULL && mbox)
-			check_mbox(line, data, len);
-		else if (data != NULL)
-			check_message(line, data, len);
-		free(data);
-	}
-	fclose(index);
+	CHECK_INT(count.unreadable, 0);
 	printf("corpus: %u messages scanned clean, %u with an EICAR part spliced in\n",
 	       corpus_messages, corpus_spliced);
 	CHECK(corpus_messages > 0 && corpus_spliced > 0);
