@@ -51,8 +51,7 @@ int deliver_srs_pass_back(const struct yubin_config *config, const char *address
  * stores a notice in its INBOX when its quota usage passed a threshold of
  * [mail] quota_warnings (once per crossing; the last one warned about is
  * remembered in the account's folder). Failures are logged only. */
-void deliver_quota_warn(const struct yubin_config *config, struct dir *dir,
-                        const char *account);
+void deliver_quota_warn(const struct yubin_config *config, const struct dir_account *account);
 
 /* deliver-routing.c: true when the message's header already has
  * "Delivered-To: <account>" (any case): it went round a forwarding loop

@@ -224,26 +224,22 @@ static void quota_warn_check(const struct yubin_config *config, struct store *st
 	free(root);
 }
 
-void deliver_quota_warn(const struct yubin_config *config, struct dir *dir, const char *address)
+void deliver_quota_warn(const struct yubin_config *config, const struct dir_account *account)
 {
 	unsigned int thresholds[QUOTA_WARN_MAX];
-	struct dir_account *account = NULL;
 	struct store *store = NULL;
 	const char *error;
 	size_t count = quota_warn_thresholds(config->mail.quota_warnings, thresholds);
-	if (count == 0 || dir_account_lookup(dir, address, &account, &error) <= 0)
+	if (count == 0 || (account->quota_bytes == 0 && account->quota_messages == 0))
 		return;
 	char *root = store_account_root(config->server.data_dir, account->address);
-	if (root != NULL && (account->quota_bytes != 0 || account->quota_messages != 0)) {
-		if (store_open(root, &store, &error) == 0) {
-			store_set_quota(store, account->quota_bytes, account->quota_messages);
-			quota_warn_check(config, store, account, thresholds, count);
-			store_close(&store);
-		} else {
-			log_warn("deliver to=%s event=quota_warn_failed error=\"%s\"", address,
-			         error);
-		}
+	if (root != NULL && store_open(root, &store, &error) == 0) {
+		store_set_quota(store, account->quota_bytes, account->quota_messages);
+		quota_warn_check(config, store, account, thresholds, count);
+		store_close(&store);
+	} else if (root != NULL) {
+		log_warn("deliver to=%s event=quota_warn_failed error=\"%s\"", account->address,
+		         error);
 	}
 	free(root);
-	dir_account_free(&account);
 }

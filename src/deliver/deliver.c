@@ -127,14 +127,15 @@ static enum deliver_status deliver_account(struct deliver_ctx *ctx, const char *
 		return DELIVER_TEMPFAIL;
 	}
 	enum deliver_status status = deliver_store(ctx, account, acct, reason_r);
+	if (status == DELIVER_OK)
+		deliver_quota_warn(ctx->config, acct);
 	dir_account_free(&acct);
 	return status;
 }
 
 /* Loop protection (docs/forwarding.md): a message that already passed
  * this account (its Delivered-To line, added by every redirect) is
- * refused, so two accounts forwarding to each other end in one bounce.
- * After a store, the quota warning. */
+ * refused, so two accounts forwarding to each other end in one bounce. */
 static enum deliver_status deliver_routed(struct deliver_ctx *ctx, const char *account,
                                           const char **reason_r)
 {
@@ -147,10 +148,7 @@ static enum deliver_status deliver_routed(struct deliver_ctx *ctx, const char *a
 		*reason_r = loop_reason;
 		return DELIVER_PERMFAIL;
 	}
-	enum deliver_status status = deliver_account(ctx, account, reason_r);
-	if (status == DELIVER_OK)
-		deliver_quota_warn(ctx->config, ctx->dir, account);
-	return status;
+	return deliver_account(ctx, account, reason_r);
 }
 
 /* Delivers to an account once per message; later recipients that reach
