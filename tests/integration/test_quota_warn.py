@@ -7,6 +7,7 @@ again only after usage fell below it and rose again.
 import email
 import email.policy
 import imaplib
+import re
 
 import pytest
 
@@ -22,10 +23,19 @@ def message(n, size=400):
     return head + b"x" * (size - len(head) - 1) + b"\n"
 
 
+def uid_of(path):
+    m = re.search(r",U=(\d+)", path.name)
+    assert m, path.name
+    return int(m.group(1))
+
+
 def notices(srv):
     """The Subjects of the quota notices in the INBOX, in arrival order."""
     out = []
-    for path in sorted(srv.message_files(USER), key=lambda p: p.stat().st_mtime_ns):
+    # arrival order is UID order (the U= in the file name); the file's
+    # mtime is the internal date, in whole seconds, so it cannot tell two
+    # notices of the same second apart
+    for path in sorted(srv.message_files(USER), key=uid_of):
         m = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
         if m["From"] and "postmaster@" + DOMAIN in m["From"]:
             out.append(m)
